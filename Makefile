@@ -1,0 +1,47 @@
+# The two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint unit setup system-deps kafka-jars clean bench eval
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip==25.3
+	$(PY) -m pip install -q -e '.[dev,embedded]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## System packages the tests need (Debian): promtool and prometheus.
+system-deps:
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+
+## Apache Kafka broker jars, resolved from Maven Central and cached.
+kafka-jars: $(STAMP)
+	$(PY) scripts/kafka_broker.py fetch
+
+lint: $(STAMP)
+	$(BIN)/ruff check models detectors streams tests bench scripts
+	$(BIN)/ruff format --check models detectors streams tests bench scripts
+	$(BIN)/mypy models detectors streams
+
+test: setup system-deps kafka-jars lint
+	$(BIN)/pytest
+
+## Runs the monitor on the embedded Tansu broker with the built-in scenario.
+run: setup
+	$(BIN)/opswarden demo
+
+bench: setup
+	$(PY) -m bench.judge
+	$(PY) -m bench.detectors
+
+eval: setup
+	$(BIN)/opswarden evaluate
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

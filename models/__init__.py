@@ -1,0 +1,1 @@
+"""Schemas and parsers: bytes in, pydantic objects out. No Kafka, no Faust, no clocks."""

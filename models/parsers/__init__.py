@@ -1,0 +1,220 @@
+"""Bytes in, canonical objects out: envelope unwrapping, shape detection and the per-source parsers.
+
+`parse_document` never raises on input data: every record becomes objects or a Rejection with a reason.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+import yaml
+from pydantic import ValidationError
+
+from models.config import LimitsConfig
+from models.parsers import (
+    aiops,
+    alertmanager,
+    authorization,
+    azure,
+    cloudtrail,
+    gcp,
+    k8s,
+    pagerduty,
+    rundeck,
+    servicenow,
+    stackstorm,
+)
+from models.parsers.base import ParseContext, Parsed, Record, SourceParser
+from models.rejection import ParseError, RejectReason, Rejection
+
+#: Recognition order: native kinds first, then webhooks, then audit logs (GKE's k8s entries before GCP).
+PARSERS: tuple[SourceParser, ...] = (
+    aiops,
+    authorization,
+    servicenow,
+    alertmanager,
+    pagerduty,
+    rundeck,
+    stackstorm,
+    cloudtrail,
+    k8s,
+    gcp,
+    azure,
+)
+BY_NAME: dict[str, SourceParser] = {parser.NAME: parser for parser in PARSERS}
+
+
+@dataclass
+class ParseResult:
+    items: list[Parsed] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def extend(self, other: ParseResult) -> None:
+        self.items.extend(other.items)
+        self.rejections.extend(other.rejections)
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values() if isinstance(child, dict | list))
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node if isinstance(child, dict | list))
+    return False
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out = decompressor.decompress(data, limit + 1)
+    if len(out) > limit or decompressor.unconsumed_tail:
+        raise ParseError(RejectReason.TOO_LARGE, f"gzip expands beyond {limit} bytes")
+    return out
+
+
+def decode_documents(data: bytes, limits: LimitsConfig, *, as_yaml: bool = False) -> list[Any]:
+    """One JSON document, or JSON lines; gzip transparently; YAML only when asked (fixture files)."""
+    if len(data) > limits.max_document_bytes:
+        raise ParseError(RejectReason.TOO_LARGE, f"{len(data)} bytes exceeds {limits.max_document_bytes}")
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = _gunzip(data, limits.max_document_bytes)
+        except (zlib.error, EOFError, gzip.BadGzipFile) as exc:
+            raise ParseError(RejectReason.NOT_JSON, f"corrupt gzip: {exc}") from exc
+    if as_yaml:
+        try:
+            return [yaml.safe_load(data)]
+        except yaml.YAMLError as exc:
+            raise ParseError(RejectReason.NOT_JSON, f"not YAML: {str(exc)[:200]}") from exc
+    try:
+        return [orjson.loads(data)]
+    except orjson.JSONDecodeError as whole_error:
+        lines = [line for line in data.splitlines() if line.strip()]
+        if len(lines) < 2:
+            raise ParseError(RejectReason.NOT_JSON, f"not JSON: {whole_error}") from whole_error
+        docs: list[Any] = []
+        for number, line in enumerate(lines, 1):
+            try:
+                docs.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                docs.append(ParseError(RejectReason.NOT_JSON, f"line {number} is not JSON: {exc}"))
+        return docs
+
+
+def unwrap(document: Any) -> Iterator[Any]:
+    """Records from a delivery envelope (`Records`, `records`, EventList, array) or the record itself."""
+    if isinstance(document, list):
+        for element in document:
+            yield from unwrap(element)
+    elif isinstance(document, dict) and isinstance(document.get("Records"), list):
+        yield from document["Records"]
+    elif isinstance(document, dict) and isinstance(document.get("records"), list) and "receiver" not in document:
+        yield from document["records"]
+    elif isinstance(document, dict) and document.get("kind") == "EventList" and isinstance(document.get("items"), list):
+        yield from document["items"]
+    else:
+        yield document
+
+
+def detect(record: Record, candidates: tuple[SourceParser, ...] = PARSERS) -> SourceParser | None:
+    return next((parser for parser in candidates if parser.matches(record)), None)
+
+
+def parsers_named(names: tuple[str, ...] | None) -> tuple[SourceParser, ...]:
+    """The parsers a topic accepts, in recognition order; unknown names are a programming error."""
+    if not names:
+        return PARSERS
+    unknown = set(names) - BY_NAME.keys()
+    if unknown:
+        raise KeyError(f"no parser named {sorted(unknown)}")
+    return tuple(parser for parser in PARSERS if parser.NAME in names)
+
+
+def parse_record(record: Any, ctx: ParseContext, candidates: tuple[SourceParser, ...] = PARSERS) -> list[Parsed]:
+    """Parse one record with the first candidate that recognises it; raises ParseError only."""
+    if not isinstance(record, dict):
+        raise ParseError(RejectReason.WRONG_SHAPE, f"record is a {type(record).__name__}, not an object")
+    parser = detect(record, candidates)
+    if parser is None:
+        names = "/".join(p.NAME for p in candidates) if candidates != PARSERS else "known source"
+        raise ParseError(RejectReason.WRONG_SHAPE if candidates != PARSERS else RejectReason.UNKNOWN_SOURCE,
+                         f"shape matches no {names} record")
+    try:
+        return parser.parse(record, ctx)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ParseError(RejectReason.INVALID_VALUE, f"{where}: {first['msg']}") from exc
+
+
+def _native_id(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return None
+    for key in ("eventID", "auditID", "insertId", "eventDataId", "id", "sys_id"):
+        value = record.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+def parse_document(
+    data: bytes,
+    ctx: ParseContext,
+    *,
+    limits: LimitsConfig | None = None,
+    sources: tuple[str, ...] | None = None,
+    as_yaml: bool = False,
+) -> ParseResult:
+    """Every record in `data` parsed or rejected; `sources` limits the parsers (a topic's sources)."""
+    limits = limits or LimitsConfig()
+    candidates = parsers_named(sources)
+    source = "/".join(sources) if sources else None
+    result = ParseResult()
+
+    def reject(reason: RejectReason, detail: str, index: int | None = None, record: Any = None) -> None:
+        result.rejections.append(
+            Rejection(
+                reason=reason,
+                detail=detail,
+                source=source,
+                origin=ctx.origin,
+                index=index,
+                native_id=_native_id(record),
+            )
+        )
+
+    try:
+        documents = decode_documents(data, limits, as_yaml=as_yaml)
+    except ParseError as exc:
+        reject(exc.reason, exc.detail)
+        return result
+    index = 0
+    for document in documents:
+        if isinstance(document, ParseError):
+            reject(document.reason, document.detail, index)
+            index += 1
+            continue
+        if _depth_exceeds(document, limits.max_depth):
+            reject(RejectReason.TOO_DEEP, f"nesting deeper than {limits.max_depth}", index)
+            index += 1
+            continue
+        for record in unwrap(document):
+            if index >= limits.max_records_per_document:
+                reject(RejectReason.TOO_LARGE, f"more than {limits.max_records_per_document} records", index)
+                return result
+            try:
+                result.items.extend(parse_record(record, replace(ctx, index=index), candidates))
+            except ParseError as exc:
+                reject(exc.reason, exc.detail, index, record)
+            except Exception as exc:  # a parser bug must not lose the other records
+                reject(RejectReason.PROCESSING_ERROR, f"{type(exc).__name__}: {str(exc)[:200]}", index, record)
+            index += 1
+    return result

@@ -1,0 +1,15 @@
+"""Placeholder: azure parser is being written."""
+
+from __future__ import annotations
+
+from models.parsers.base import ParseContext, Parsed, Record
+
+NAME = "azure"
+
+
+def matches(record: Record) -> bool:
+    return False
+
+
+def parse(record: Record, ctx: ParseContext) -> list[Parsed]:
+    return []

@@ -1,0 +1,83 @@
+"""The contract every source parser follows: one record (a dict) in, canonical objects out, or a ParseError."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from models.authorization import AuthorizationRecord
+from models.config import EnvironmentConfig
+from models.events import ActionEvent, AlertEvent, ChangeEvent, RawRef
+from models.rejection import ParseError, RejectReason
+from models.timeutil import parse_time
+
+Parsed = ChangeEvent | ActionEvent | AlertEvent | AuthorizationRecord
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What a parser needs besides the record: environment resolution, arrival time, where it came from."""
+
+    environments: EnvironmentConfig = field(default_factory=EnvironmentConfig)
+    received_time: datetime | None = None
+    origin: str = "-"
+    index: int | None = None
+
+    def raw_ref(self) -> RawRef:
+        return RawRef(origin=self.origin, index=self.index)
+
+
+class SourceParser(Protocol):
+    """A source module: `NAME`, `matches(record)` to recognise its shape, `parse(record, ctx)` to convert."""
+
+    NAME: str
+
+    def matches(self, record: Record) -> bool: ...
+
+    def parse(self, record: Record, ctx: ParseContext) -> list[Parsed]: ...
+
+
+def require(record: Record, *path: str) -> Any:
+    """The value at a nested key path, or a ParseError naming the missing field."""
+    value: Any = record
+    for key in path:
+        if not isinstance(value, dict) or key not in value or value[key] is None:
+            raise ParseError(RejectReason.MISSING_FIELD, f"missing field {'.'.join(path)}")
+        value = value[key]
+    return value
+
+
+def optional(record: Record, *path: str) -> Any:
+    """The value at a nested key path, or None where any step is absent or not a mapping."""
+    value: Any = record
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def require_str(record: Record, *path: str) -> str:
+    value = require(record, *path)
+    if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
+        raise ParseError(RejectReason.INVALID_VALUE, f"field {'.'.join(path)} is not a non-empty string")
+    return str(value)
+
+
+def optional_str(record: Record, *path: str) -> str | None:
+    value = optional(record, *path)
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def require_time(record: Record, *path: str) -> datetime:
+    value = require(record, *path)
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise ParseError(RejectReason.BAD_TIME, f"{'.'.join(path)}: {exc}") from exc

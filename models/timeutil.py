@@ -1,0 +1,49 @@
+"""Timestamp parsing shared by every parser: tolerant of the shapes sources really emit."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_SPACE_FORM = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def to_utc(value: datetime | None) -> datetime | None:
+    """Normalise an aware datetime to UTC (validators reject naive ones before this runs)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC)
+
+
+def parse_time(value: object) -> datetime:
+    """Parse ISO 8601 (Z or offset, any fraction length), `YYYY-MM-DD HH:MM:SS[.f…]` (UTC), or epoch s/ms.
+
+    Raises ValueError with a short reason on anything else; naive times are taken as UTC,
+    which is what every audit source means by them.
+    """
+    if isinstance(value, bool):
+        raise ValueError("time is a boolean")
+    if isinstance(value, int | float):
+        seconds = value / 1000.0 if value > 1e11 else float(value)
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError(f"epoch out of range: {value!r}") from exc
+    if not isinstance(value, str):
+        raise ValueError(f"time is {type(value).__name__}, not a string")
+    match = _SPACE_FORM.match(value.strip())
+    if match is None:
+        raise ValueError(f"unparseable time {value[:40]!r}")
+    day, clock, fraction, zone = match.groups()
+    micros = (fraction or "0")[:6].ljust(6, "0")
+    text = f"{day}T{clock}.{micros}"
+    if zone and zone != "Z":
+        text += zone if ":" in zone else f"{zone[:3]}:{zone[3:]}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"unparseable time {value[:40]!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
