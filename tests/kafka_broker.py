@@ -1,0 +1,1 @@
+"""Placeholder: the Kafka broker fixture is being written."""
