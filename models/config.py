@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from models.events import Scope, Source
 from models.patterns import any_match
@@ -72,12 +72,41 @@ class LimitsConfig(Section):
     max_records_per_document: int = Field(default=100_000, gt=0)
 
 
+class SuppressionRule(Section):
+    """Marks matching findings Suppressed (they are still issued, so the SIEM keeps history and counts).
+
+    Every pattern is a glob; an omitted pattern matches anything. An expired rule stops matching on its
+    own, judged by the finding's event time.
+    """
+
+    id: str
+    finding_type: str = "*"
+    principal: str = "*"
+    action: str = "*"
+    target: str = "*"
+    environment: str = "*"
+    reason: str
+    owner: str
+    expires: AwareDatetime | None = None
+    ticket: str | None = None
+
+
 class OpswardenConfig(Section):
     """The whole configuration file."""
 
     environments: EnvironmentConfig = Field(default_factory=EnvironmentConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     allowed_lateness: timedelta = timedelta(minutes=5)
+    suppressions: tuple[SuppressionRule, ...] = ()
+
+    @field_validator("suppressions")
+    @classmethod
+    def _unique_ids(cls, rules: tuple[SuppressionRule, ...]) -> tuple[SuppressionRule, ...]:
+        ids = [rule.id for rule in rules]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate suppression ids: {duplicates}")
+        return rules
 
 
 class ConfigError(ValueError):

@@ -1,0 +1,1 @@
+"""Pure, synchronous detection logic and the event-time engine that drives it. No I/O, no clocks."""

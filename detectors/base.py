@@ -1,0 +1,124 @@
+"""The detector contract: one event at a time with the state for its key, plus watermark ticks.
+
+A detector is a small class in the style of a river estimator: it declares which key kind it
+partitions on, how to derive keys from an input, and how to update one key's state. State objects
+round-trip through bytes (`encode_state` / `decode_state`) so that the Faust runtime can keep them
+in changelogged tables while `replay` keeps them in dicts.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, TypeVar
+
+from detectors.context import DetectionContext
+from models.config import OpswardenConfig
+from models.finding import DetectionFinding
+from models.parsers.base import Parsed
+
+S = TypeVar("S")
+
+
+class KeyKind(StrEnum):
+    """What a detector partitions on; the stream runtime repartitions by this with `group_by`."""
+
+    PRINCIPAL = "principal"
+    TARGET = "target"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One judged production change: the audit trail and the denominator of every rate."""
+
+    event_id: str
+    time: datetime
+    principal: str
+    action: str
+    resources: tuple[str, ...]
+    environment: str
+    verdict: str
+    authorized_by: str | None
+    owner: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "time": self.time.isoformat().replace("+00:00", "Z"),
+            "principal": self.principal,
+            "action": self.action,
+            "resources": list(self.resources),
+            "environment": self.environment,
+            "verdict": self.verdict,
+            "authorized_by": self.authorized_by,
+            "owner": self.owner,
+        }
+
+
+@dataclass
+class Outputs:
+    """What one step of a detector produced."""
+
+    findings: list[DetectionFinding] = field(default_factory=list)
+    ledger: list[LedgerEntry] = field(default_factory=list)
+
+    def extend(self, other: Outputs) -> None:
+        self.findings.extend(other.findings)
+        self.ledger.extend(other.ledger)
+
+
+@dataclass(frozen=True)
+class EvictionPolicy:
+    """Bounds a detector's key count: idle keys go first, then the least recently seen above the cap."""
+
+    max_keys: int
+    idle_after: timedelta
+    sweep_every: timedelta = timedelta(minutes=1)
+
+
+class Detector(ABC, Generic[S]):
+    """Base class: subclasses set `name` and `key_kind` and implement the abstract methods."""
+
+    name: ClassVar[str]
+    key_kind: ClassVar[KeyKind]
+
+    def __init__(self, config: OpswardenConfig) -> None:
+        self.config = config
+        self.eviction: EvictionPolicy | None = None
+
+    @abstractmethod
+    def keys(self, item: Parsed) -> Iterable[str]:
+        """The state keys `item` concerns (none when the detector ignores it)."""
+
+    @abstractmethod
+    def new_state(self) -> S:
+        """Fresh state for a key seen for the first time."""
+
+    @abstractmethod
+    def on_item(self, key: str, state: S, item: Parsed, ctx: DetectionContext) -> Outputs:
+        """Update `state` in place for `item`; return what it produced."""
+
+    def on_watermark(self, key: str, state: S, watermark: datetime, ctx: DetectionContext) -> Outputs:
+        """Release anything due by `watermark`; default: nothing is time-driven."""
+        return Outputs()
+
+    def deadline(self, state: S) -> datetime | None:
+        """The earliest event time at which `on_watermark` has work for this key; None when idle."""
+        return None
+
+    def last_seen(self, state: S) -> datetime | None:
+        """Event time of the key's latest activity, for idle eviction; None keeps it forever."""
+        return None
+
+    def revisits(self, key: str, record: Parsed) -> bool:
+        """Whether a newly arrived global record (an authorization) should be shown to this key."""
+        return False
+
+    @abstractmethod
+    def encode_state(self, state: S) -> bytes: ...
+
+    @abstractmethod
+    def decode_state(self, data: bytes) -> S: ...

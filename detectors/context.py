@@ -1,0 +1,123 @@
+"""Global state every worker holds whole: authorization records (indexed) and the workflow registry."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from models.authorization import AuthorizationRecord, AuthStatus
+from models.config import OpswardenConfig
+from models.events import Principal
+from models.patterns import any_match, is_literal, literal_prefix
+from models.registry import Workflow, WorkflowRegistry
+
+
+def principal_key(principal: Principal) -> str:
+    """The stable identity a principal's state lives under: the issuing role of a session, else its uid.
+
+    AIOps action events name the role a workflow runs as, CloudTrail names the session; keying on the
+    issuer joins the two.
+    """
+    return principal.issuer or principal.uid
+
+
+class AuthorizationIndex:
+    """Records indexed by principal pattern, so judging a change costs a few dict look-ups.
+
+    Literal principals go in an exact map; glob patterns go under their literal prefix, and a look-up
+    probes only the prefix lengths that exist.
+    """
+
+    def __init__(self) -> None:
+        self.records: dict[str, AuthorizationRecord] = {}
+        self._exact: dict[str, set[str]] = defaultdict(set)
+        self._by_prefix: dict[str, set[str]] = defaultdict(set)
+        self._prefix_lengths: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def upsert(self, record: AuthorizationRecord) -> None:
+        """Add or replace a record (compacted topic semantics: the latest version wins)."""
+        if record.id in self.records:
+            self.remove(record.id)
+        self.records[record.id] = record
+        for pattern in record.principals:
+            if is_literal(pattern):
+                self._exact[pattern].add(record.id)
+            else:
+                prefix = literal_prefix(pattern)
+                self._by_prefix[prefix].add(record.id)
+                self._prefix_lengths.add(len(prefix))
+
+    def remove(self, record_id: str) -> None:
+        record = self.records.pop(record_id, None)
+        if record is None:
+            return
+        for pattern in record.principals:
+            bucket = self._exact if is_literal(pattern) else self._by_prefix
+            key = pattern if is_literal(pattern) else literal_prefix(pattern)
+            bucket[key].discard(record_id)
+            if not bucket[key]:
+                del bucket[key]
+        self._prefix_lengths = {len(prefix) for prefix in self._by_prefix}
+
+    def candidates(self, identities: tuple[str, ...]) -> list[AuthorizationRecord]:
+        """Records whose principal patterns match any of the identities, in id order (deterministic)."""
+        found: set[str] = set()
+        for identity in identities:
+            found.update(self._exact.get(identity, ()))
+            for length in self._prefix_lengths:
+                if length <= len(identity):
+                    for record_id in self._by_prefix.get(identity[:length], ()):
+                        if record_id not in found and any_match(self.records[record_id].principals, identity):
+                            found.add(record_id)
+        return [self.records[record_id] for record_id in sorted(found)]
+
+    def in_force_count(self, moment: datetime) -> int:
+        return sum(1 for r in self.records.values() if r.status_at(moment) is AuthStatus.APPROVED)
+
+    def __iter__(self) -> Iterator[AuthorizationRecord]:
+        return iter(self.records.values())
+
+
+class RegistryIndex:
+    """Workflows by the principals they run as (exact, then glob) and by name."""
+
+    def __init__(self, registry: WorkflowRegistry | None = None) -> None:
+        self.by_name: dict[str, Workflow] = {}
+        self._exact: dict[str, str] = {}
+        self._patterns: list[tuple[str, str]] = []
+        for workflow in (registry or WorkflowRegistry()).workflows:
+            self.upsert(workflow)
+
+    def upsert(self, workflow: Workflow) -> None:
+        self.by_name[workflow.name] = workflow
+        self._exact = {p: w.name for w in self.by_name.values() for p in w.principals if is_literal(p)}
+        self._patterns = [(p, w.name) for w in self.by_name.values() for p in w.principals if not is_literal(p)]
+
+    def workflow_for(self, identities: tuple[str, ...]) -> Workflow | None:
+        for identity in identities:
+            name = self._exact.get(identity)
+            if name is not None:
+                return self.by_name[name]
+        for identity in identities:
+            for pattern, name in self._patterns:
+                if any_match((pattern,), identity):
+                    return self.by_name[name]
+        return None
+
+    def __len__(self) -> int:
+        return len(self.by_name)
+
+
+@dataclass
+class DetectionContext:
+    """What detectors read besides their own key's state."""
+
+    config: OpswardenConfig
+    authorizations: AuthorizationIndex = field(default_factory=AuthorizationIndex)
+    registry: RegistryIndex = field(default_factory=RegistryIndex)
+    watermark: datetime | None = None

@@ -1,0 +1,209 @@
+"""Runs detectors in event time over a stream of parsed items, with explicit per-key state.
+
+The same engine serves `replay` (dict stores, one process) and the Faust workers (table-backed
+stores, one engine per partitioned agent). Time comes only from events: the watermark is the
+largest event time seen minus the allowed lateness, and it only moves forward.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from detectors.base import Detector, Outputs
+from detectors.context import DetectionContext
+from detectors.suppression import Suppressor
+from models.authorization import AuthorizationRecord
+from models.config import OpswardenConfig
+from models.events import ActionEvent, AlertEvent, ChangeEvent
+from models.parsers.base import Parsed
+from models.registry import Workflow
+
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+def item_time(item: Parsed) -> datetime | None:
+    """Event time of an item; authorization records carry none (they are state, not events)."""
+    if isinstance(item, ChangeEvent):
+        return item.event_time
+    if isinstance(item, ActionEvent | AlertEvent):
+        return item.time
+    return None
+
+
+class StateStore(MutableMapping[str, Any]):
+    """A detector's per-key states. `replay` uses this dict-backed one; the runtime backs it with a table."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class Engine:
+    """Feeds items to detectors by key, advances the watermark, and releases time-driven work."""
+
+    def __init__(
+        self,
+        config: OpswardenConfig,
+        detectors: Sequence[Detector[Any]],
+        *,
+        context: DetectionContext | None = None,
+        stores: dict[str, MutableMapping[str, Any]] | None = None,
+    ) -> None:
+        self.config = config
+        self.detectors = list(detectors)
+        self.context = context or DetectionContext(config=config)
+        self.stores: dict[str, MutableMapping[str, Any]] = stores or {}
+        for detector in self.detectors:
+            self.stores.setdefault(detector.name, StateStore())
+        self.suppressor = Suppressor(config.suppressions)
+        self.max_event_time: datetime | None = None
+        self.evictions: Counter[str] = Counter()
+        self._deadlines: dict[str, dict[str, datetime]] = {d.name: {} for d in self.detectors}
+        self._heap: list[tuple[datetime, str, str]] = []
+        self._next_sweep: dict[str, datetime] = {}
+        self.rebuild_deadlines()
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def process(self, item: Parsed) -> Outputs:
+        """One item: global state updates, then every detector that keys on it, then due timers."""
+        out = Outputs()
+        if isinstance(item, AuthorizationRecord):
+            self.context.authorizations.upsert(item)
+            out.extend(self.revisit(item))
+        moment = item_time(item)
+        for detector in self.detectors:
+            for key in detector.keys(item):
+                out.extend(self._step(detector, key, item))
+        if moment is not None and (self.max_event_time is None or moment > self.max_event_time):
+            self.max_event_time = moment
+            out.extend(self.advance(moment - self.config.allowed_lateness))
+        return self._finish(out)
+
+    def upsert_workflow(self, workflow: Workflow) -> None:
+        self.context.registry.upsert(workflow)
+
+    def revisit(self, record: AuthorizationRecord) -> Outputs:
+        """Give keys with open work a look at a newly arrived record (retro-approved emergencies)."""
+        out = Outputs()
+        for detector in self.detectors:
+            keys = [key for key in self._deadlines[detector.name] if detector.revisits(key, record)]
+            for key in sorted(keys):
+                out.extend(self._step(detector, key, record))
+        return out
+
+    def advance(self, watermark: datetime) -> Outputs:
+        """Move the watermark forward (never back) and run every key whose deadline it has passed."""
+        current = self.context.watermark
+        if current is not None and watermark <= current:
+            return Outputs()
+        self.context.watermark = watermark
+        out = Outputs()
+        by_name = {d.name: d for d in self.detectors}
+        while self._heap and self._heap[0][0] <= watermark:
+            due, name, key = heapq.heappop(self._heap)
+            if self._deadlines[name].get(key) != due:
+                continue  # superseded by a later deadline
+            del self._deadlines[name][key]
+            detector = by_name[name]
+            state = self.stores[name].get(key)
+            if state is None:
+                continue
+            out.extend(detector.on_watermark(key, state, watermark, self.context))
+            self._store(detector, key, state)
+        self._evict(watermark)
+        return out
+
+    def flush(self) -> Outputs:
+        """End of input: every pending thing is released, as if time ran out."""
+        self.context.watermark = None
+        return self._finish(self.advance(END_OF_TIME))
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def rebuild_deadlines(self) -> None:
+        """Recompute timers from stored state, after a restore or a partition assignment."""
+        self._heap.clear()
+        for detector in self.detectors:
+            self._deadlines[detector.name].clear()
+            for key, state in self.stores[detector.name].items():
+                self._schedule(detector, key, state)
+
+    def tracked_keys(self) -> dict[str, int]:
+        return {name: len(store) for name, store in self.stores.items()}
+
+    def _step(self, detector: Detector[Any], key: str, item: Parsed) -> Outputs:
+        store = self.stores[detector.name]
+        state = store.get(key)
+        if state is None:
+            state = detector.new_state()
+        out = detector.on_item(key, state, item, self.context)
+        self._store(detector, key, state)
+        return out
+
+    def _store(self, detector: Detector[Any], key: str, state: Any) -> None:
+        self.stores[detector.name][key] = state
+        self._schedule(detector, key, state)
+
+    def _schedule(self, detector: Detector[Any], key: str, state: Any) -> None:
+        due = detector.deadline(state)
+        deadlines = self._deadlines[detector.name]
+        if due is None:
+            deadlines.pop(key, None)
+        elif deadlines.get(key) != due:
+            deadlines[key] = due
+            heapq.heappush(self._heap, (due, detector.name, key))
+
+    def _evict(self, watermark: datetime) -> None:
+        """Every `sweep_every` of event time: drop idle keys without pending work, then the least
+        recently seen above the cap. Evictions are counted per detector."""
+        for detector in self.detectors:
+            policy = detector.eviction
+            due = self._next_sweep.get(detector.name)
+            if policy is None or (due is not None and watermark < due):
+                continue
+            self._next_sweep[detector.name] = watermark + policy.sweep_every
+            store = self.stores[detector.name]
+            pending = self._deadlines[detector.name]
+            idle_before = watermark - policy.idle_after
+            seen = {key: detector.last_seen(state) for key, state in store.items() if key not in pending}
+            stale = [key for key, last in seen.items() if last is not None and last < idle_before]
+            overflow = len(store) - len(stale) - policy.max_keys
+            if overflow > 0:
+                gone = set(stale)
+                ranked = sorted((k for k in seen if k not in gone), key=lambda k: (seen[k] or watermark, k))
+                stale.extend(ranked[:overflow])
+            for key in stale:
+                del store[key]
+            self.evictions[detector.name] += len(stale)
+
+    def _finish(self, out: Outputs) -> Outputs:
+        out.findings = [self.suppressor.apply(finding) for finding in out.findings]
+        return out
+
+
+def run(engine: Engine, items: Iterable[Parsed]) -> Outputs:
+    """Drive an engine over a finite input and flush it: what `replay` does."""
+    out = Outputs()
+    for item in items:
+        out.extend(engine.process(item))
+    out.extend(engine.flush())
+    return out
