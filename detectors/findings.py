@@ -37,7 +37,11 @@ except PackageNotFoundError:  # running from a source tree without installation
     PRODUCT_VERSION = "0.0.0"
 
 _CLOUD_PROVIDER = {"cloudtrail": "AWS", "gcp": "GCP", "azure": "Azure", "k8s": "Kubernetes"}
-_STATUS_FOR = {Activity.CREATE: Status.NEW, Activity.UPDATE: Status.IN_PROGRESS, Activity.CLOSE: Status.RESOLVED}
+_STATUS_FOR = {
+    Activity.CREATE: Status.NEW,
+    Activity.UPDATE: Status.IN_PROGRESS,
+    Activity.CLOSE: Status.RESOLVED,
+}
 
 
 def finding_uid(detector: str, finding_type: str, subject: str, first_event_id: str) -> str:

@@ -8,14 +8,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, Field, ValidationError, field_validator, model_validator
 
+from models.detector_config import AnomalyConfig, CreepConfig, LoopConfig
 from models.events import Scope, Source
 from models.patterns import any_match
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from models.section import Section
 
 
 class EnvironmentSelectors(Section):
@@ -43,11 +41,17 @@ class EnvironmentConfig(Section):
         """
         if scope.namespace is not None:
             for name, sel in self.environments.items():
-                if sel.namespaces and any_match(sel.namespaces, scope.namespace):
-                    if not sel.clusters or (scope.cluster and any_match(sel.clusters, scope.cluster)):
-                        return name
+                in_namespace = bool(sel.namespaces) and any_match(sel.namespaces, scope.namespace)
+                in_cluster = not sel.clusters or (scope.cluster is not None and any_match(sel.clusters, scope.cluster))
+                if in_namespace and in_cluster:
+                    return name
         for name, sel in self.environments.items():
-            if scope.cluster and sel.clusters and not sel.namespaces and any_match(sel.clusters, scope.cluster):
+            if (
+                scope.cluster
+                and sel.clusters
+                and not sel.namespaces
+                and any_match(sel.clusters, scope.cluster)
+            ):
                 return name
             account = scope.account
             if account is None:
@@ -70,6 +74,55 @@ class LimitsConfig(Section):
     max_document_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     max_depth: int = Field(default=64, gt=1)
     max_records_per_document: int = Field(default=100_000, gt=0)
+
+
+class ActionClass(Section):
+    """Severity of changes whose action matches `pattern` (first match wins)."""
+
+    pattern: str
+    name: str
+    severity: int = Field(ge=1, le=5)
+
+
+def _default_action_classes() -> tuple[ActionClass, ...]:
+    rows = [
+        ("iam:*", "identity", 4), ("sts:*", "identity", 4), ("*:*RoleBinding*", "identity", 4),
+        ("k8s:*:*rolebindings", "identity", 4), ("k8s:*:roles", "identity", 4), ("k8s:*:clusterroles", "identity", 4),
+        ("gcp:*SetIamPolicy", "identity", 4), ("microsoft.authorization/*", "identity", 4),
+        ("ec2:AuthorizeSecurityGroup*", "network_exposure", 4), ("ec2:*SecurityGroup*", "network", 3),
+        ("ec2:*Route*", "network", 3), ("ec2:*NetworkAcl*", "network", 3), ("gcp:*firewalls*", "network_exposure", 4),
+        ("microsoft.network/*", "network", 3), ("k8s:*:networkpolicies", "network", 3),
+        ("secretsmanager:*", "secrets", 4), ("kms:*", "secrets", 4), ("k8s:*:secrets", "secrets", 4),
+        ("k8s:create:pods/exec", "exec", 4), ("cloudtrail:*", "audit_tampering", 5),
+        ("k8s:delete:pods", "restart", 2), ("ec2:RebootInstances", "restart", 2), ("*:Restart*", "restart", 2),
+        ("k8s:patch:deployments/scale", "scale", 2), ("autoscaling:*", "scale", 2),
+    ]  # fmt: skip
+    return tuple(ActionClass(pattern=p, name=n, severity=s) for p, n, s in rows)
+
+
+class AuthorizationConfig(Section):
+    """The authorization judge: event-time tolerances and severity tables."""
+
+    skew_tolerance: timedelta = timedelta(seconds=120)
+    grace: timedelta = timedelta(minutes=15)
+    retro_approval_limit: timedelta = timedelta(hours=24)
+    declaration_before: timedelta = timedelta(minutes=10)
+    declaration_after: timedelta = timedelta(minutes=10)
+    action_classes: tuple[ActionClass, ...] = Field(default_factory=_default_action_classes)
+    default_action_severity: int = Field(default=3, ge=1, le=5)
+    environment_severity_offset: dict[str, int] = Field(
+        default_factory=lambda: {"production": 0, "staging": -1, "development": -2}
+    )
+    unknown_environment_offset: int = -1
+    dedupe_horizon: timedelta = timedelta(hours=1)
+    max_principals: int = Field(default=200_000, gt=0)
+    idle_after: timedelta = timedelta(days=7)
+
+    @model_validator(mode="after")
+    def _grace_covers_declarations(self) -> AuthorizationConfig:
+        if self.grace < self.declaration_after:
+            raise ValueError("grace must be at least declaration_after, or late declarations are missed")
+        return self
 
 
 class SuppressionRule(Section):
@@ -97,6 +150,10 @@ class OpswardenConfig(Section):
     environments: EnvironmentConfig = Field(default_factory=EnvironmentConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     allowed_lateness: timedelta = timedelta(minutes=5)
+    authorization: AuthorizationConfig = Field(default_factory=AuthorizationConfig)
+    loops: LoopConfig = Field(default_factory=LoopConfig)
+    creep: CreepConfig = Field(default_factory=CreepConfig)
+    anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
     suppressions: tuple[SuppressionRule, ...] = ()
 
     @field_validator("suppressions")
@@ -118,7 +175,5 @@ def load_config(data: dict[str, Any] | None) -> OpswardenConfig:
     try:
         return OpswardenConfig.model_validate(data or {})
     except ValidationError as exc:
-        lines = [
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
-        ]
+        lines = [f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from exc

@@ -202,7 +202,8 @@ class DetectionFinding(OcsfObject):
 
     def model_dump_ocsf(self) -> dict[str, Any]:
         """The wire form: enums as numbers, empty and None fields omitted."""
-        return _prune(self.model_dump(mode="json"))
+        pruned: dict[str, Any] = _prune(self.model_dump(mode="json"))
+        return pruned
 
 
 def _prune(value: Any) -> Any:

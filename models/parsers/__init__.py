@@ -30,7 +30,7 @@ from models.parsers import (
     stackstorm,
 )
 from models.parsers.base import ParseContext, Parsed, Record, SourceParser
-from models.rejection import ParseError, RejectReason, Rejection
+from models.rejection import ParseError, Rejection, RejectReason
 
 #: Recognition order: native kinds first, then webhooks, then audit logs (GKE's k8s entries before GCP).
 PARSERS: tuple[SourceParser, ...] = (

@@ -1,0 +1,1 @@
+"""The only layer that knows Kafka and Faust: app, topics, agents, tables, CLI, metrics endpoint."""

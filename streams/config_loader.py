@@ -1,0 +1,22 @@
+"""Loading configuration files from disk (I/O lives here, validation in models.config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from models.config import ConfigError, OpswardenConfig, load_config
+
+
+def load_config_file(path: Path | None) -> OpswardenConfig:
+    """The validated config at `path`, or the defaults when no file is given."""
+    if path is None:
+        return load_config(None)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return load_config(data)
