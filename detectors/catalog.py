@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from detectors.base import Detector
+from detectors.judge import AuthorizationJudge
 from models.config import OpswardenConfig
 
 
 def build_detectors(config: OpswardenConfig) -> list[Detector[Any]]:
     """The detectors in a fixed order, so outputs are ordered the same in every driver."""
-    return []
+    return [AuthorizationJudge(config)]

@@ -96,6 +96,8 @@ class Engine:
         if moment is not None and (self.max_event_time is None or moment > self.max_event_time):
             self.max_event_time = moment
             out.extend(self.advance(moment - self.config.allowed_lateness))
+        elif self.context.watermark is not None:
+            out.extend(self._release(self.context.watermark))  # a late item may already be due
         return self._finish(out)
 
     def upsert_workflow(self, workflow: Workflow) -> None:
@@ -116,6 +118,12 @@ class Engine:
         if current is not None and watermark <= current:
             return Outputs()
         self.context.watermark = watermark
+        out = self._release(watermark)
+        self._evict(watermark)
+        return out
+
+    def _release(self, watermark: datetime) -> Outputs:
+        """Run on_watermark for every key whose deadline is at or before `watermark`."""
         out = Outputs()
         by_name = {d.name: d for d in self.detectors}
         while self._heap and self._heap[0][0] <= watermark:
@@ -129,7 +137,6 @@ class Engine:
                 continue
             out.extend(detector.on_watermark(key, state, watermark, self.context))
             self._store(detector, key, state)
-        self._evict(watermark)
         return out
 
     def flush(self) -> Outputs:

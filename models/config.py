@@ -114,6 +114,7 @@ class AuthorizationConfig(Section):
         default_factory=lambda: {"production": 0, "staging": -1, "development": -2}
     )
     unknown_environment_offset: int = -1
+    judge_service_principals: bool = False
     dedupe_horizon: timedelta = timedelta(hours=1)
     max_principals: int = Field(default=200_000, gt=0)
     idle_after: timedelta = timedelta(days=7)

@@ -1,0 +1,480 @@
+"""The authorization judge: every production change held against the records that could cover it.
+
+Changes are held per principal for a grace period of event time, so that late audit logs, late
+authorization records and AIOps declarations that arrive within it are all seen; then each change
+gets exactly one verdict (and a ledger entry) plus any further checks that apply.
+
+Verdicts, first that holds:
+1. a candidate in force covers action, resources, environment and time → `authorized`;
+2. a candidate that was approved covers action, resources, environment but not the time → `out_of_window_change`;
+3. a candidate in force whose window contains the time misses action, a resource or the environment →
+   `out_of_scope_change`;
+4. a candidate that would have authorized it was revoked, rejected or closed before → `revoked_authorization_used`;
+5. otherwise → `unauthorized_change`.
+A registry `ticketless_actions` entry authorizes without a record (`authorized_by_registry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from detectors.base import Detector, EvictionPolicy, KeyKind, LedgerEntry, Outputs
+from detectors.context import DetectionContext, principal_key
+from detectors.findings import FindingSpec, spec_from_change
+from detectors.windows import contains, explain_miss
+from models.authorization import AuthorizationRecord, AuthStatus, AuthType
+from models.config import AuthorizationConfig, OpswardenConfig
+from models.events import ActionEvent, ChangeEvent, CredentialKind, PrincipalKind
+from models.finding import Activity, Severity, title_case
+from models.parsers.base import Parsed
+from models.patterns import any_match, glob_match
+from models.registry import Workflow, WorkflowClass
+
+DETECTOR = "authorization"
+AUTHORIZED = "authorized"
+AUTHORIZED_BY_REGISTRY = "authorized_by_registry"
+UNAUTHORIZED = "unauthorized_change"
+OUT_OF_WINDOW = "out_of_window_change"
+OUT_OF_SCOPE = "out_of_scope_change"
+REVOKED_USED = "revoked_authorization_used"
+SEPARATION_OF_DUTIES = "separation_of_duties_violation"
+NON_EXECUTING_ACTED = "non_executing_workflow_acted"
+UNOWNED_AUTOMATION = "unowned_automation_change"
+LONG_LIVED_CREDENTIAL = "long_lived_credential_used"
+CREDENTIAL_OUTLIVED_TASK = "credential_outlived_task"
+UNDECLARED_AUTOMATION = "undeclared_automation_change"
+
+#: Base severity of the checks that are not verdicts (verdicts take the action class severity).
+CHECK_SEVERITY = {
+    SEPARATION_OF_DUTIES: 3,
+    NON_EXECUTING_ACTED: 4,
+    UNOWNED_AUTOMATION: 3,
+    LONG_LIVED_CREDENTIAL: 3,
+    CREDENTIAL_OUTLIVED_TASK: 4,
+    UNDECLARED_AUTOMATION: 3,
+}
+_VERDICT_BUMP = {UNAUTHORIZED: 0, REVOKED_USED: 0, OUT_OF_WINDOW: -1, OUT_OF_SCOPE: -1}
+
+
+@dataclass
+class Declaration:
+    """An AIOps action a workflow announced, which an audited change of its principal may match."""
+
+    time: datetime
+    action: str
+    target: str
+    workflow: str
+    run_id: str
+
+
+@dataclass
+class JudgeState:
+    """One principal's pending changes, recent declarations, runs, and findings open to retro-approval."""
+
+    pending: list[ChangeEvent] = field(default_factory=list)
+    declarations: list[Declaration] = field(default_factory=list)
+    credential_runs: dict[str, str] = field(default_factory=dict)
+    run_ends: dict[str, datetime] = field(default_factory=dict)
+    open_findings: list[tuple[str, ChangeEvent]] = field(default_factory=list)  # (verdict, change)
+    seen: dict[str, datetime] = field(default_factory=dict)
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CandidateReview:
+    """How one candidate record fared against a change: the evidence an analyst reads."""
+
+    record: AuthorizationRecord
+    status: AuthStatus | None
+    approved_at_time: bool
+    ever_approved: bool
+    in_scope: bool
+    in_window: bool
+    retro: bool
+    reason: str
+
+    def as_evidence(self) -> dict[str, Any]:
+        return {
+            "id": self.record.id,
+            "owner": self.record.owner,
+            "type": self.record.type.value,
+            "status_at_change": self.status.value if self.status else None,
+            "reason": self.reason,
+        }
+
+
+def _person(name: str | None) -> str | None:
+    """Names compared as people: case-folded, and an email reduced to its local part."""
+    if not name:
+        return None
+    return name.strip().lower().split("@", 1)[0]
+
+
+class AuthorizationJudge(Detector[JudgeState]):
+    """Judges production changes per principal, in event time, against authorization records and the registry."""
+
+    name = DETECTOR
+    key_kind = KeyKind.PRINCIPAL
+
+    def __init__(self, config: OpswardenConfig) -> None:
+        super().__init__(config)
+        self.settings: AuthorizationConfig = config.authorization
+        self.eviction = EvictionPolicy(max_keys=self.settings.max_principals, idle_after=self.settings.idle_after)
+
+    # -- routing --------------------------------------------------------------------------------
+
+    def keys(self, item: Parsed) -> Iterable[str]:
+        if isinstance(item, ChangeEvent):
+            if self._judged(item):
+                return (principal_key(item.principal),)
+            return ()
+        if isinstance(item, ActionEvent) and item.principal:
+            return (item.principal,)
+        return ()
+
+    def _judged(self, event: ChangeEvent) -> bool:
+        return (
+            event.is_production_change
+            and self.config.environments.is_judged(event.environment)
+            and (self.settings.judge_service_principals or event.principal.kind is not PrincipalKind.SERVICE)
+        )
+
+    def revisits(self, key: str, record: Parsed) -> bool:
+        return (
+            isinstance(record, AuthorizationRecord)
+            and record.type is AuthType.EMERGENCY
+            and any_match(record.principals, key)
+        )
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def new_state(self) -> JudgeState:
+        return JudgeState()
+
+    def deadline(self, state: JudgeState) -> datetime | None:
+        times = [change.event_time + self.settings.grace for change in state.pending]
+        times += [change.event_time + self.settings.retro_approval_limit for _, change in state.open_findings]
+        return min(times) if times else None
+
+    def last_seen(self, state: JudgeState) -> datetime | None:
+        return state.last_seen
+
+    def encode_state(self, state: JudgeState) -> bytes:
+        return orjson.dumps(
+            {
+                "pending": [c.model_dump(mode="json", by_alias=True) for c in state.pending],
+                "declarations": [d.__dict__ for d in state.declarations],
+                "credential_runs": state.credential_runs,
+                "run_ends": state.run_ends,
+                "open": [[verdict, c.model_dump(mode="json")] for verdict, c in state.open_findings],
+                "seen": state.seen,
+                "last_seen": state.last_seen,
+            }
+        )
+
+    def decode_state(self, data: bytes) -> JudgeState:
+        raw = orjson.loads(data)
+        return JudgeState(
+            pending=[ChangeEvent.model_validate(c) for c in raw["pending"]],
+            declarations=[Declaration(**{**d, "time": datetime.fromisoformat(d["time"])}) for d in raw["declarations"]],
+            credential_runs=raw["credential_runs"],
+            run_ends={k: datetime.fromisoformat(v) for k, v in raw["run_ends"].items()},
+            open_findings=[(verdict, ChangeEvent.model_validate(c)) for verdict, c in raw["open"]],
+            seen={k: datetime.fromisoformat(v) for k, v in raw["seen"].items()},
+            last_seen=datetime.fromisoformat(raw["last_seen"]) if raw["last_seen"] else None,
+        )
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def on_item(self, key: str, state: JudgeState, item: Parsed, ctx: DetectionContext) -> Outputs:
+        if isinstance(item, ChangeEvent):
+            if item.event_id not in state.seen:
+                state.seen[item.event_id] = item.event_time
+                state.pending.append(item)
+            state.last_seen = max(item.event_time, state.last_seen or item.event_time)
+        elif isinstance(item, ActionEvent):
+            self._remember_action(state, item)
+        elif isinstance(item, AuthorizationRecord):
+            return self._retro_close(state, item)
+        return Outputs()
+
+    def _remember_action(self, state: JudgeState, action: ActionEvent) -> None:
+        if action.credential is not None and action.credential.id:
+            state.credential_runs[action.credential.id] = action.run_id
+        if action.phase.is_terminal:
+            state.run_ends[action.run_id] = action.time
+        elif action.phase.value == "started":
+            state.declarations.append(
+                Declaration(action.time, action.action, action.target, action.workflow, action.run_id)
+            )
+        state.last_seen = max(action.time, state.last_seen or action.time)
+
+    def on_watermark(self, key: str, state: JudgeState, watermark: datetime, ctx: DetectionContext) -> Outputs:
+        out = Outputs()
+        due = [c for c in state.pending if c.event_time + self.settings.grace <= watermark]
+        state.pending = [c for c in state.pending if c.event_time + self.settings.grace > watermark]
+        for change in sorted(due, key=lambda c: (c.event_time, c.event_id)):
+            out.extend(self.judge(change, state, ctx))
+        limit = self.settings.retro_approval_limit
+        state.open_findings = [(u, c) for u, c in state.open_findings if c.event_time + limit > watermark]
+        self._prune(state, watermark)
+        return out
+
+    def _prune(self, state: JudgeState, watermark: datetime) -> None:
+        """Forget what no pending or future change can need any more."""
+        horizon = watermark - self.settings.grace - self.settings.declaration_before
+        state.declarations = [d for d in state.declarations if d.time >= horizon]
+        dedupe_before = watermark - self.settings.dedupe_horizon
+        state.seen = {k: t for k, t in state.seen.items() if t >= dedupe_before}
+        run_horizon = watermark - self.settings.retro_approval_limit
+        ended = {run for run, end in state.run_ends.items() if end < run_horizon}
+        state.run_ends = {run: end for run, end in state.run_ends.items() if run not in ended}
+        state.credential_runs = {cred: run for cred, run in state.credential_runs.items() if run not in ended}
+
+    # -- judging --------------------------------------------------------------------------------
+
+    def judge(self, change: ChangeEvent, state: JudgeState, ctx: DetectionContext) -> Outputs:
+        """One verdict and ledger entry for `change`, plus every further check that applies."""
+        identities = change.principal.identities()
+        workflow = ctx.registry.workflow_for(identities)
+        out = Outputs()
+        reviews: list[CandidateReview] = []
+        if workflow is not None and self._ticketless(workflow, change):
+            out.ledger.append(self._ledger(change, AUTHORIZED_BY_REGISTRY, f"registry:{workflow.name}", workflow.owner))
+        else:
+            reviews = [self.review(r, change) for r in ctx.authorizations.candidates(identities)]
+            verdict, record = self.verdict(reviews)
+            out.ledger.append(
+                self._ledger(change, verdict, record.id if record else None, record.owner if record else None)
+            )
+            if record is None:
+                out.findings.append(self._verdict_finding(verdict, change, reviews, workflow).build())
+                state.open_findings.append((verdict, change))
+            else:
+                out.findings.extend(self._separation_of_duties(change, record, workflow))
+        for finding_type, detail in self._automation_checks(change, state, workflow):
+            out.findings.append(self._check_finding(finding_type, change, workflow, detail, reviews).build())
+        return out
+
+    def review(self, record: AuthorizationRecord, change: ChangeEvent) -> CandidateReview:
+        moment, skew = change.event_time, self.settings.skew_tolerance
+        status = record.status_at(moment + skew)
+        approved_at = record.first_time_in(AuthStatus.APPROVED)
+        retro = (
+            record.type is AuthType.EMERGENCY
+            and status is not AuthStatus.APPROVED
+            and approved_at is not None
+            and moment < approved_at <= moment + self.settings.retro_approval_limit
+            and record.status_at(approved_at) is AuthStatus.APPROVED
+            and not any(c.at < approved_at and c.status in (AuthStatus.REVOKED, AuthStatus.REJECTED)
+                        for c in record.status_changes)
+        )  # fmt: skip
+        in_force = status is AuthStatus.APPROVED or retro
+        ever_approved = in_force or (
+            approved_at is not None and approved_at <= moment + skew
+            if record.status_changes
+            else record.status in (AuthStatus.APPROVED, AuthStatus.CLOSED)
+        )
+        missing = self._scope_miss(record, change)
+        in_window = contains(record.window, moment, skew)
+        if missing:
+            reason = missing
+        elif not in_window and record.window is not None:
+            reason = f"covered {', '.join(record.actions)} but {explain_miss(record.window, moment)}"
+        elif not in_force:
+            reason = f"covered the change but was {status.value if status else 'not yet recorded'} at the time"
+        else:
+            reason = "approved emergency change, approved after the fact" if retro else "covered the change"
+        return CandidateReview(record, status, in_force, ever_approved, not missing, in_window, retro, reason)
+
+    def _scope_miss(self, record: AuthorizationRecord, change: ChangeEvent) -> str | None:
+        if not any_match(record.actions, change.action, ignore_case=True):
+            return f"action {change.action} is not in {list(record.actions)}"
+        outside = [r for r in change.resources if not any_match(record.resources, r)]
+        if outside:
+            return f"resource {outside[0]} is not in {list(record.resources)}"
+        if not any_match(record.environments, change.environment):
+            return f"environment {change.environment} is not in {list(record.environments)}"
+        return None
+
+    @staticmethod
+    def verdict(reviews: list[CandidateReview]) -> tuple[str, AuthorizationRecord | None]:
+        for review in reviews:
+            if review.approved_at_time and review.in_scope and review.in_window:
+                return AUTHORIZED, review.record
+        if any(r.ever_approved and r.in_scope and not r.in_window for r in reviews):
+            return OUT_OF_WINDOW, None
+        if any(r.approved_at_time and r.in_window and not r.in_scope for r in reviews):
+            return OUT_OF_SCOPE, None
+        ended = (AuthStatus.REVOKED, AuthStatus.REJECTED, AuthStatus.CLOSED)
+        if any(r.status in ended and r.in_scope and r.in_window for r in reviews):
+            return REVOKED_USED, None
+        return UNAUTHORIZED, None
+
+    def _ticketless(self, workflow: Workflow, change: ChangeEvent) -> bool:
+        if workflow.workflow_class is not WorkflowClass.EXECUTION:
+            return False
+        return any(
+            glob_match(t.action, change.action, ignore_case=True)
+            and any_match(t.environments, change.environment)
+            and all(any_match(t.targets, r) for r in change.resources)
+            for t in workflow.ticketless_actions
+        )
+
+    def _automation_checks(
+        self, change: ChangeEvent, state: JudgeState, workflow: Workflow | None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        principal = change.principal
+        automation = principal.kind is PrincipalKind.MACHINE or workflow is not None
+        checks: list[tuple[str, dict[str, Any]]] = []
+        if workflow is not None and not workflow.workflow_class.may_act:
+            checks.append((NON_EXECUTING_ACTED, {"workflow_class": workflow.workflow_class.value}))
+        if principal.kind is PrincipalKind.MACHINE and (workflow is None or not workflow.owner):
+            reason = "no registry entry" if workflow is None else "its workflow has no named owner"
+            checks.append((UNOWNED_AUTOMATION, {"reason": reason}))
+        credential = principal.credential
+        if automation and credential is not None:
+            lifetime = credential.lifetime_seconds
+            limit = workflow.max_credential_ttl if workflow else None
+            if credential.kind is CredentialKind.STATIC:
+                checks.append((LONG_LIVED_CREDENTIAL, {"credential_kind": "static", "credential": credential.id}))
+            elif limit is not None and lifetime is not None and lifetime > limit.total_seconds():
+                detail = {"lifetime_s": lifetime, "limit_s": limit.total_seconds(), "credential": credential.id}
+                checks.append((LONG_LIVED_CREDENTIAL, detail))
+            run = state.credential_runs.get(credential.id or "")
+            ended = state.run_ends.get(run) if run else None
+            if ended is not None and change.event_time > ended + self.settings.skew_tolerance:
+                detail = {"run_id": run, "run_ended": ended.isoformat(), "credential": credential.id}
+                checks.append((CREDENTIAL_OUTLIVED_TASK, detail))
+        if workflow is not None and workflow.workflow_class.may_act and not self._declared(change, state):
+            checks.append((UNDECLARED_AUTOMATION, {"workflow": workflow.name}))
+        return checks
+
+    def _declared(self, change: ChangeEvent, state: JudgeState) -> bool:
+        start = change.event_time - self.settings.declaration_before
+        end = change.event_time + self.settings.declaration_after
+        return any(
+            start <= d.time <= end
+            and glob_match(d.action, change.action, ignore_case=True)
+            and (not change.resources or any(glob_match(d.target, r) for r in change.resources))
+            for d in state.declarations
+        )
+
+    def _separation_of_duties(
+        self, change: ChangeEvent, record: AuthorizationRecord, workflow: Workflow | None
+    ) -> list[Any]:
+        executor = _person(change.principal.human or (change.principal.name or change.principal.uid))
+        requester = _person(record.requested_by)
+        approvers = {_person(a) for a in record.approved_by} - {None}
+        others = approvers - {requester}
+        if not others:
+            problem = "the record has no approver other than its requester"
+        elif executor is not None and executor == requester and executor in approvers:
+            problem = "the executor requested and approved the change"
+        else:
+            return []
+        detail = {"problem": problem, "executor": executor, "requested_by": record.requested_by,
+                  "approved_by": list(record.approved_by), "record": record.id}  # fmt: skip
+        spec = self._check_finding(SEPARATION_OF_DUTIES, change, workflow, detail, [])
+        return [spec.build()]
+
+    # -- findings -------------------------------------------------------------------------------
+
+    def _severity(self, base: int, change: ChangeEvent, workflow: Workflow | None) -> Severity:
+        offsets = self.settings.environment_severity_offset
+        value = base + offsets.get(change.environment, self.settings.unknown_environment_offset)
+        if workflow is not None and not workflow.workflow_class.may_act:
+            value += 1
+        return Severity(max(1, min(5, value)))
+
+    def action_class(self, action: str) -> tuple[str, int]:
+        for row in self.settings.action_classes:
+            if glob_match(row.pattern, action, ignore_case=True):
+                return row.name, row.severity
+        return "other", self.settings.default_action_severity
+
+    def _verdict_finding(
+        self, verdict: str, change: ChangeEvent, reviews: list[CandidateReview], workflow: Workflow | None
+    ) -> FindingSpec:
+        action_class, action_severity = self.action_class(change.action)
+        severity = self._severity(action_severity + _VERDICT_BUMP[verdict], change, workflow)
+        considered = [r.as_evidence() for r in reviews]
+        because = "; ".join(f"record {r.record.id} {r.reason}" for r in reviews) or "no record names this principal"
+        message = f"{change.principal.uid} ran {change.action} in {change.environment}: {title_case(verdict)}"
+        return spec_from_change(
+            DETECTOR,
+            verdict,
+            change,
+            severity,
+            message,
+            description=because,
+            evidence={"candidates": considered, "action_class": action_class},
+            unmapped={"verdict": verdict, "workflow": workflow.name if workflow else None},
+        )
+
+    def _check_finding(
+        self,
+        finding_type: str,
+        change: ChangeEvent,
+        workflow: Workflow | None,
+        detail: dict[str, Any],
+        reviews: list[CandidateReview],
+    ) -> FindingSpec:
+        severity = self._severity(CHECK_SEVERITY[finding_type], change, workflow)
+        message = (
+            f"{change.principal.uid} ran {change.action} in {change.environment}: {finding_type.replace('_', ' ')}"
+        )
+        return spec_from_change(
+            DETECTOR,
+            finding_type,
+            change,
+            severity,
+            message,
+            evidence={**detail, "candidates": [r.as_evidence() for r in reviews]} if reviews else detail,
+            unmapped={"workflow": workflow.name if workflow else None,
+                      "workflow_owner": workflow.owner if workflow else None},
+        )  # fmt: skip
+
+    def _retro_close(self, state: JudgeState, record: AuthorizationRecord) -> Outputs:
+        """An emergency record approved after the fact closes the findings it covers, keeping history."""
+        out = Outputs()
+        kept: list[tuple[str, ChangeEvent]] = []
+        for verdict, change in state.open_findings:
+            review = self.review(record, change)
+            if review.retro and review.in_scope and review.in_window:
+                approved_at = record.first_time_in(AuthStatus.APPROVED) or change.event_time
+                out.findings.append(self._close(verdict, change, record, approved_at))
+                out.ledger.append(self._ledger(change, AUTHORIZED, record.id, record.owner))
+            else:
+                kept.append((verdict, change))
+        state.open_findings = kept
+        return out
+
+    def _close(self, verdict: str, change: ChangeEvent, record: AuthorizationRecord, at: datetime) -> Any:
+        spec = self._verdict_finding(verdict, change, [self.review(record, change)], None)
+        spec.activity = Activity.CLOSE
+        spec.revision = 1
+        spec.time = at
+        spec.message = f"closed: emergency record {record.id} (owner {record.owner}) approved the change after the fact"
+        spec.evidence = {"closed_by": record.id, "owner": record.owner, "approved_at": at.isoformat()}
+        spec.unmapped = {"verdict": AUTHORIZED, "closed_by": record.id}
+        return spec.build()
+
+    @staticmethod
+    def _ledger(change: ChangeEvent, verdict: str, authorizer: str | None, owner: str | None) -> LedgerEntry:
+        return LedgerEntry(
+            event_id=change.event_id,
+            time=change.event_time,
+            principal=change.principal.uid,
+            action=change.action,
+            resources=change.resources,
+            environment=change.environment,
+            verdict=verdict,
+            authorized_by=authorizer,
+            owner=owner,
+        )
