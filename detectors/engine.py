@@ -22,7 +22,8 @@ from models.events import ActionEvent, AlertEvent, ChangeEvent
 from models.parsers.base import Parsed
 from models.registry import Workflow
 
-END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+#: Far enough in the future to release everything, near enough that detectors may still add durations to it.
+END_OF_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def item_time(item: Parsed) -> datetime | None:
@@ -141,8 +142,8 @@ class Engine:
 
     def flush(self) -> Outputs:
         """End of input: every pending thing is released, as if time ran out."""
-        self.context.watermark = None
-        return self._finish(self.advance(END_OF_TIME))
+        self.context.watermark = END_OF_TIME
+        return self._finish(self._release(END_OF_TIME))
 
     # -- state ----------------------------------------------------------------------------------
 

@@ -1,0 +1,390 @@
+"""The authorization judge: one verdict per production change, in event time."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.engine import Engine, run
+from detectors.judge import AuthorizationJudge
+from models.config import OpswardenConfig, load_config
+from models.events import ActionPhase, Credential, CredentialKind, Outcome, PrincipalKind
+from models.finding import Activity, Status
+from models.registry import WorkflowRegistry
+from tests.detectors.builders import CAROL, ROLE, action, at, change, principal, record
+
+SG = "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-1"
+
+
+def engine(config: OpswardenConfig | None = None, registry: WorkflowRegistry | None = None) -> Engine:
+    config = config or load_config(None)
+    built = Engine(config, [AuthorizationJudge(config)])
+    for workflow in (registry or WorkflowRegistry()).workflows:
+        built.upsert_workflow(workflow)
+    return built
+
+
+def types_of(items: list, config: OpswardenConfig | None = None, registry: WorkflowRegistry | None = None) -> list[str]:
+    out = run(engine(config, registry), items)
+    return sorted(f.finding_type for f in out.findings if f.activity_id is Activity.CREATE)
+
+
+def verdicts(items: list, config: OpswardenConfig | None = None, registry: WorkflowRegistry | None = None) -> dict:
+    out = run(engine(config, registry), items)
+    return {entry.event_id: entry.verdict for entry in out.ledger}
+
+
+HUMAN = principal(CAROL, kind=PrincipalKind.HUMAN, issuer=None)
+BOT = principal()
+
+
+# -- verdicts ---------------------------------------------------------------------------------------
+
+
+def test_change_inside_an_approved_window_is_authorized_with_no_finding() -> None:
+    items = [record("CHG1"), change("e1", 0)]
+    out = run(engine(), items)
+    assert out.findings == []
+    assert [(e.verdict, e.authorized_by, e.owner) for e in out.ledger] == [("authorized", "CHG1", "alice@example.com")]
+
+
+def test_change_after_the_window_is_out_of_window_and_says_how_late() -> None:
+    out = run(engine(), [record("CHG1"), change("e1", 180)])
+    (finding,) = out.findings
+    assert finding.finding_type == "out_of_window_change"
+    assert "window ended 2 h earlier" in (finding.finding_info.desc or "")
+    assert finding.evidences[0].data["candidates"][0]["id"] == "CHG1"
+
+
+def test_change_in_window_outside_scope_is_out_of_scope() -> None:
+    items = [record("CHG1"), change("e1", 0, action="iam:AttachRolePolicy", resources=("arn:aws:iam::1:role/x",))]
+    assert verdicts(items) == {"e1": "out_of_scope_change"}
+
+
+def test_environment_outside_the_record_is_out_of_scope() -> None:
+    assert verdicts([record("CHG1"), change("e1", 0, environment="staging")]) == {"e1": "out_of_scope_change"}
+
+
+def test_change_after_revocation_uses_a_revoked_authorization() -> None:
+    history = [{"status": "approved", "at": at(-120).isoformat()}, {"status": "revoked", "at": at(-5).isoformat()}]
+    assert verdicts([record("CHG1", status="revoked", status_changes=history), change("e1", 0)]) == {
+        "e1": "revoked_authorization_used"
+    }
+
+
+def test_change_before_revocation_stays_authorized() -> None:
+    history = [{"status": "approved", "at": at(-120).isoformat()}, {"status": "revoked", "at": at(30).isoformat()}]
+    assert verdicts([record("CHG1", status="revoked", status_changes=history), change("e1", 0)]) == {"e1": "authorized"}
+
+
+def test_no_record_at_all_is_unauthorized() -> None:
+    out = run(engine(), [change("e1", 0)])
+    (finding,) = out.findings
+    assert finding.finding_type == "unauthorized_change"
+    assert finding.finding_info.related_events[0].uid == "e1"
+    assert finding.evidences[0].actor is not None
+    assert finding.evidences[0].actor.user.uid == CAROL
+    assert finding.resources[0].uid == SG
+
+
+def test_pending_record_does_not_authorize() -> None:
+    assert verdicts([record("CHG1", status="pending"), change("e1", 0)]) == {"e1": "unauthorized_change"}
+
+
+def test_record_for_another_principal_is_not_a_candidate() -> None:
+    assert verdicts([record("CHG1", principals=["arn:aws:iam::1:role/other"]), change("e1", 0)]) == {
+        "e1": "unauthorized_change"
+    }
+
+
+def test_principal_glob_matches_the_session_issuer() -> None:
+    assert verdicts(
+        [record("CHG1", principals=["arn:aws:iam::111122223333:role/remed*"]), change("e1", 0, who=BOT)]
+    ) == {"e1": "authorized"}
+
+
+def test_every_resource_must_be_covered() -> None:
+    other = "arn:aws:ec2:eu-west-1:999:security-group/sg-9"
+    assert verdicts([record("CHG1"), change("e1", 0, resources=(SG, other))]) == {"e1": "out_of_scope_change"}
+
+
+# -- skew and windows -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("minutes", "expected"),
+    [(60 + 1.9, "authorized"), (60 + 2.1, "out_of_window_change"), (-60 - 1.9, "authorized")],
+)
+def test_clock_skew_tolerance_at_window_edges(minutes: float, expected: str) -> None:
+    assert verdicts([record("CHG1"), change("e1", minutes)]) == {"e1": expected}
+
+
+def test_skew_tolerance_is_configurable() -> None:
+    config = load_config({"authorization": {"skew_tolerance": "PT0S"}})
+    assert verdicts([record("CHG1"), change("e1", 60.5)], config) == {"e1": "out_of_window_change"}
+
+
+def _nightly(tz: str = "America/New_York") -> dict:
+    return {"rrule": "FREQ=DAILY", "dtstart": "2026-03-01T01:00:00", "duration": "PT2H", "tz": tz}
+
+
+@pytest.mark.parametrize(
+    ("utc_time", "expected"),
+    [
+        # 2026-03-07 EST (UTC-5): window 06:00-08:00 UTC
+        ("2026-03-07T06:30:00+00:00", "authorized"),
+        ("2026-03-07T05:30:00+00:00", "out_of_window_change"),
+        # 2026-03-09 EDT (UTC-4) after the spring-forward: window 05:00-07:00 UTC
+        ("2026-03-09T05:30:00+00:00", "authorized"),
+        ("2026-03-09T07:30:00+00:00", "out_of_window_change"),
+        # 2026-11-02 EST again after the fall-back: window 06:00-08:00 UTC
+        ("2026-11-02T07:30:00+00:00", "authorized"),
+        ("2026-11-02T05:30:00+00:00", "out_of_window_change"),
+    ],
+)
+def test_rrule_windows_follow_local_time_across_dst(utc_time: str, expected: str) -> None:
+    from datetime import datetime
+
+    moment = datetime.fromisoformat(utc_time)
+    offset = (moment - at(0)).total_seconds() / 60
+    items = [record("CHG1", window=_nightly()), change("e1", offset)]
+    assert verdicts(items) == {"e1": expected}
+
+
+# -- late data and retro approval -------------------------------------------------------------------
+
+
+def test_record_arriving_within_grace_resolves_the_change_silently() -> None:
+    items = [change("e1", 0), change("later", 10), record("CHG1")]
+    assert verdicts(items) == {"e1": "authorized", "later": "authorized"}
+
+
+def test_record_arriving_after_grace_is_too_late() -> None:
+    items = [change("e1", 0), change("tick", 30, action="ec2:CreateTags", resources=()), record("CHG1")]
+    assert verdicts(items)["e1"] == "unauthorized_change"
+
+
+def test_emergency_approved_after_the_fact_closes_the_finding() -> None:
+    history = [{"status": "pending", "at": at(-1).isoformat()}, {"status": "approved", "at": at(120).isoformat()}]
+    emergency = record("CHG9", type="emergency", status="approved", status_changes=history)
+    items = [change("e1", 0), change("tick", 60, action="ec2:CreateTags", resources=()), emergency]
+    out = run(engine(), items)
+    e1 = [f for f in out.findings if f.finding_info.related_events[0].uid == "e1"]
+    assert [f.activity_id for f in e1] == [Activity.CREATE, Activity.CLOSE]
+    assert e1[0].uid == e1[1].uid
+    assert e1[1].status_id is Status.RESOLVED
+    assert e1[1].unmapped["closed_by"] == "CHG9"
+
+
+def test_emergency_approved_beyond_the_retro_limit_does_not_close() -> None:
+    history = [{"status": "approved", "at": at(60 * 30).isoformat()}]
+    emergency = record("CHG9", type="emergency", status="approved", status_changes=history)
+    out = run(engine(), [change("e1", 0), change("tick", 60, action="ec2:CreateTags", resources=()), emergency])
+    assert all(f.activity_id is Activity.CREATE for f in out.findings)
+
+
+def test_normal_record_approved_after_the_fact_does_not_authorize() -> None:
+    history = [{"status": "approved", "at": at(5).isoformat()}]
+    assert verdicts([record("CHG1", status_changes=history), change("e1", 0)]) == {"e1": "unauthorized_change"}
+
+
+def test_duplicate_events_give_one_verdict_and_one_finding() -> None:
+    out = run(engine(), [change("e1", 0), change("e1", 0), change("e1", 0)])
+    assert len(out.ledger) == 1
+    assert len(out.findings) == 1
+
+
+def test_same_input_gives_byte_identical_findings() -> None:
+    items = [record("CHG1"), change("e1", 0), change("e2", 300), change("e3", 1)]
+    first = [f.model_dump_ocsf() for f in run(engine(), items).findings]
+    second = [f.model_dump_ocsf() for f in run(engine(), items).findings]
+    assert first == second
+    assert first
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_shuffling_within_allowed_lateness_never_changes_the_findings(rnd: random.Random) -> None:
+    """Events are generated so that each arrives within the allowed lateness (5 min) of the latest."""
+    items: list = [record("CHG1", window={"start": at(0).isoformat(), "end": at(30).isoformat()})]
+    events = [change(f"e{i}", i * 1.5) for i in range(40)]
+    baseline = {f.uid for f in run(engine(), items + events).findings}
+    shuffled = list(events)
+    for i in range(len(shuffled) - 1):  # local swaps keep every event within 3 minutes of its place
+        if rnd.random() < 0.5:
+            shuffled[i], shuffled[i + 1] = shuffled[i + 1], shuffled[i]
+    assert {f.uid for f in run(engine(), items + shuffled).findings} == baseline
+    assert baseline
+
+
+def test_unjudged_environments_are_skipped() -> None:
+    config = load_config({"authorization": {}, "environments": {"unjudged": ["sandbox"]}})
+    assert verdicts([change("e1", 0, environment="sandbox")], config) == {}
+
+
+def test_denied_calls_are_not_judged() -> None:
+    denied = change("e1", 0).model_copy(update={"outcome": Outcome.DENIED})
+    assert verdicts([denied]) == {}
+
+
+# -- further checks ---------------------------------------------------------------------------------
+
+
+def registry(**workflow: object) -> WorkflowRegistry:
+    base: dict[str, object] = {
+        "name": "sg-healer",
+        "class": "execution",
+        "owner": "netops@example.com",
+        "principals": [ROLE],
+        "max_credential_ttl": "PT1H",
+    }
+    base.update(workflow)
+    return WorkflowRegistry.model_validate({"workflows": [base]})
+
+
+def test_registry_ticketless_action_authorizes_without_a_record() -> None:
+    reg = registry(ticketless_actions=[{"action": "ec2:AuthorizeSecurityGroupIngress", "environments": ["production"]}])
+    out = run(engine(registry=reg), [action("a1", -1), change("e1", 0, who=BOT)])
+    assert [(e.verdict, e.authorized_by) for e in out.ledger] == [("authorized_by_registry", "registry:sg-healer")]
+    assert out.findings == []
+
+
+@pytest.mark.parametrize("workflow_class", ["read_only", "advisory"])
+def test_non_executing_workflow_that_acts_is_flagged(workflow_class: str) -> None:
+    found = types_of([record("CHG1"), change("e1", 0, who=BOT)], registry=registry(**{"class": workflow_class}))
+    assert "non_executing_workflow_acted" in found
+
+
+def test_machine_principal_without_registry_entry_is_unowned() -> None:
+    assert types_of([record("CHG1"), change("e1", 0, who=BOT)]) == ["unowned_automation_change"]
+
+
+def test_workflow_without_owner_is_unowned() -> None:
+    found = types_of([record("CHG1"), action("a1", 0), change("e1", 0, who=BOT)], registry=registry(owner=None))
+    assert found == ["unowned_automation_change"]
+
+
+def test_human_without_record_is_not_automation() -> None:
+    assert types_of([change("e1", 0, who=HUMAN)]) == ["unauthorized_change"]
+
+
+def test_machine_without_record_is_unauthorized_and_unowned() -> None:
+    assert types_of([change("e1", 0, who=BOT)]) == ["unauthorized_change", "unowned_automation_change"]
+
+
+def test_static_credential_on_automation_is_long_lived() -> None:
+    who = principal(credential=Credential(id="AKIAEXAMPLE", kind=CredentialKind.STATIC))
+    found = types_of([record("CHG1"), action("a1", 0), change("e1", 0, who=who)], registry=registry())
+    assert found == ["long_lived_credential_used"]
+
+
+def test_credential_lifetime_beyond_workflow_limit_is_long_lived() -> None:
+    cred = Credential(id="ASIA1", kind=CredentialKind.SHORT_LIVED, issued_at=at(-600), expires_at=at(600))
+    found = types_of(
+        [record("CHG1"), action("a1", 0), change("e1", 0, who=principal(credential=cred))], registry=registry()
+    )
+    assert found == ["long_lived_credential_used"]
+
+
+def test_credential_used_after_its_run_ended() -> None:
+    cred = Credential(id="ASIA1", kind=CredentialKind.SHORT_LIVED)
+    items = [
+        record("CHG1"),
+        action("a1", 0, credential_id="ASIA1"),
+        action("a2", 2, phase=ActionPhase.SUCCEEDED, credential_id="ASIA1"),
+        change("e1", 1, who=principal(credential=cred)),
+        change("e2", 20, who=principal(credential=cred)),
+    ]
+    out = run(engine(registry=registry()), items)
+    outlived = [f for f in out.findings if f.finding_type == "credential_outlived_task"]
+    assert [f.finding_info.related_events[0].uid for f in outlived] == ["e2"]
+
+
+def test_change_with_no_matching_declaration_is_undeclared() -> None:
+    items = [record("CHG1"), action("a1", 0, act="k8s:delete:pods"), change("e1", 0, who=BOT)]
+    assert types_of(items, registry=registry()) == ["undeclared_automation_change"]
+
+
+@pytest.mark.parametrize("declared_at", [-9, 9])
+def test_declaration_within_the_window_before_or_after_counts(declared_at: float) -> None:
+    items = [record("CHG1"), action("a1", declared_at), change("e1", 0, who=BOT)]
+    assert types_of(items, registry=registry()) == []
+
+
+def test_declaration_outside_the_window_does_not_count() -> None:
+    items = [record("CHG1"), action("a1", -11), change("e1", 0, who=BOT)]
+    assert types_of(items, registry=registry()) == ["undeclared_automation_change"]
+
+
+def test_separation_of_duties_requester_approved_own_change_and_executed_it() -> None:
+    who = principal("arn:aws:sts::1:assumed-role/AWSReservedSSO_Admin/alice@example.com", kind=PrincipalKind.HUMAN,
+                    human="alice@example.com")  # fmt: skip
+    rec = record("CHG1", approved_by=["alice@example.com", "bob@example.com"])
+    assert types_of([rec, change("e1", 0, who=who)]) == ["separation_of_duties_violation"]
+
+
+def test_separation_of_duties_record_approved_only_by_requester() -> None:
+    rec = record("CHG1", approved_by=["Alice@Example.com"])
+    out = run(engine(), [rec, change("e1", 0, who=HUMAN)])
+    (finding,) = out.findings
+    assert finding.finding_type == "separation_of_duties_violation"
+    assert "no approver other than its requester" in finding.evidences[0].data["problem"]
+
+
+def test_clean_record_with_independent_approver_has_no_sod_finding() -> None:
+    assert types_of([record("CHG1"), change("e1", 0, who=HUMAN)]) == []
+
+
+# -- severity and suppression ----------------------------------------------------------------------
+
+
+def test_severity_follows_action_class_and_environment() -> None:
+    network_prod = run(engine(), [change("e1", 0, who=HUMAN)]).findings[0]
+    restart_staging = run(engine(), [change("e2", 0, who=HUMAN, action="ec2:RebootInstances", environment="staging")])
+    assert int(network_prod.severity_id) == 4
+    assert int(restart_staging.findings[0].severity_id) == 1
+
+
+def test_suppressed_finding_is_still_issued_and_counted() -> None:
+    config = load_config(
+        {"suppressions": [{"id": "S1", "finding_type": "unauthorized_change", "principal": "*carol",
+                           "reason": "lab user", "owner": "soc@example.com", "expires": at(60).isoformat()}]}
+    )  # fmt: skip
+    built = engine(config)
+    out = run(built, [change("e1", 0, who=HUMAN), change("e2", 90, who=HUMAN)])
+    statuses = {f.finding_info.related_events[0].uid: f.status_id for f in out.findings}
+    assert statuses == {"e1": Status.SUPPRESSED, "e2": Status.NEW}
+    assert built.suppressor.counts == {"S1": 1}
+
+
+def test_restored_state_gives_the_same_next_output_as_an_uninterrupted_run() -> None:
+    judge = AuthorizationJudge(load_config(None))
+    head = [record("CHG1"), action("a1", 0, credential_id="ASIA1"), change("e1", 1, who=BOT), change("e2", 3)]
+    tail = [change("e3", 40), change("e4", 41, who=BOT), change("e5", 200)]
+    uninterrupted, stopped = engine(), engine()
+    for item in head:
+        uninterrupted.process(item)
+        stopped.process(item)
+    restored = engine()
+    restored.context.authorizations = stopped.context.authorizations
+    for key, state in stopped.stores["authorization"].items():
+        restored.stores["authorization"][key] = judge.decode_state(judge.encode_state(state))
+    restored.max_event_time, restored.context.watermark = stopped.max_event_time, stopped.context.watermark
+    restored.rebuild_deadlines()
+    expected, got = run(uninterrupted, tail), run(restored, tail)
+    assert [f.model_dump_ocsf() for f in got.findings] == [f.model_dump_ocsf() for f in expected.findings]
+    assert got.ledger == expected.ledger
+    assert len(expected.ledger) == 5
+
+
+def test_grace_shorter_than_declaration_window_is_rejected() -> None:
+    with pytest.raises(ValueError, match="grace"):
+        load_config({"authorization": {"grace": "PT1M"}})
+
+
+def test_timedelta_defaults() -> None:
+    assert load_config(None).authorization.grace == timedelta(minutes=15)
