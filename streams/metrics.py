@@ -1,0 +1,285 @@
+"""Every opswarden Prometheus metric, defined once, and the small functions the runtime records them with.
+
+All metrics live in one dedicated registry, `REGISTRY`, so that a worker serves exactly opswarden's metrics,
+Faust's sensor metrics (`install_faust_sensors`) and the process/Python collectors on one endpoint
+(`serve_metrics`), and so that tests can read them without picking up other libraries' collectors.
+
+Labels are bounded by code or configuration only: sources, reason classes, verdicts, environments, finding
+types, severities, suppression rule ids, detector names, topics and partitions. Principals, targets and record
+ids never become labels; they belong in findings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter as TallyCounter
+from collections.abc import Mapping
+from datetime import datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from weakref import WeakKeyDictionary
+from wsgiref.simple_server import WSGIServer
+
+import orjson
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    start_http_server,
+)
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from detectors.base import Outputs
+from detectors.engine import Engine
+from models.config import OpswardenConfig
+from models.finding import Activity, Status
+from models.parsers import BY_NAME, ParseResult
+from models.rejection import RejectReason
+
+if TYPE_CHECKING:
+    from faust.types import AppT
+
+#: The port every worker serves /metrics on unless configured otherwise (9464: the OpenTelemetry Prometheus port).
+DEFAULT_METRICS_PORT = 9464
+#: Prefix of Faust's own sensor metrics, so that every series a worker exports starts with `opswarden_`.
+FAUST_METRICS_PREFIX = "opswarden_faust"
+#: Sources with their own label value; anything else is counted as `other` so a label cannot grow unbounded.
+KNOWN_SOURCES = frozenset({*BY_NAME, "registry"})
+OTHER_SOURCE = "other"
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)
+
+EVENTS_CONSUMED = Counter(
+    "opswarden_events_consumed",
+    "Input records consumed, by source and outcome (parsed, or rejected with its reason class).",
+    ["source", "outcome", "reason"],
+    registry=REGISTRY,
+)
+CHANGES_JUDGED = Counter(
+    "opswarden_changes_judged",
+    "Production changes judged, by verdict and environment (the ledger, as a rate).",
+    ["verdict", "environment"],
+    registry=REGISTRY,
+)
+FINDINGS_ISSUED = Counter(
+    "opswarden_findings_issued",
+    "Findings published and not suppressed, by finding type, severity and OCSF activity (create, update, close).",
+    ["type", "severity", "activity"],
+    registry=REGISTRY,
+)
+FINDINGS_SUPPRESSED = Counter(
+    "opswarden_findings_suppressed",
+    "Findings published with status Suppressed, by finding type and the suppression rule id that matched.",
+    ["type", "rule"],
+    registry=REGISTRY,
+)
+DEAD_LETTERS = Counter(
+    "opswarden_dead_letters",
+    "Messages sent to the dead-letter topic, by source topic and reason class.",
+    ["topic", "reason"],
+    registry=REGISTRY,
+)
+END_TO_END_LAG = Histogram(
+    "opswarden_end_to_end_lag_seconds",
+    "From the event time of a finding's latest event to the moment the finding is published, by finding type.",
+    ["type"],
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 21600, 86400),
+    registry=REGISTRY,
+)
+PROCESSING_LATENCY = Histogram(
+    "opswarden_processing_latency_seconds",
+    "Wall-clock time to parse and judge one consumed message, by source.",
+    ["source"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
+PENDING_CHANGES = Gauge(
+    "opswarden_pending_changes",
+    "Changes no authorization covers yet, held for the grace period before a finding is issued.",
+    registry=REGISTRY,
+)
+AUTHORIZATIONS_IN_FORCE = Gauge(
+    "opswarden_authorizations_in_force",
+    "Authorization records approved at the current watermark.",
+    registry=REGISTRY,
+)
+TRACKED_KEYS = Gauge(
+    "opswarden_tracked_keys",
+    "Keys (principals or targets) a detector holds state for.",
+    ["detector", "key_kind"],
+    registry=REGISTRY,
+)
+EVICTED_KEYS = Counter(
+    "opswarden_evicted_keys",
+    "Keys a detector dropped because they went idle or exceeded its key cap.",
+    ["detector"],
+    registry=REGISTRY,
+)
+MODEL_KEYS = Gauge(
+    "opswarden_model_keys",
+    "Keys of a learning detector by warm-up state: `warming` keys have too little history to raise findings.",
+    ["detector", "state"],
+    registry=REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "opswarden_consumer_lag_messages",
+    "Messages behind on an assigned partition: end offset minus committed offset.",
+    ["topic", "partition"],
+    registry=REGISTRY,
+)
+REBALANCES = Counter(
+    "opswarden_rebalances",
+    "Consumer group rebalances this worker went through.",
+    registry=REGISTRY,
+)
+BUILD_INFO = Info(
+    "opswarden_build",
+    "The running version and a hash of the effective configuration (1 per worker).",
+    registry=REGISTRY,
+)
+
+_PARSED = "parsed"
+_REJECTED = "rejected"
+
+
+@runtime_checkable
+class CountsPendingChanges(Protocol):
+    """A detector that holds changes awaiting authorization (the judge) implements this to feed the gauge."""
+
+    def pending_changes(self, store: Mapping[str, Any]) -> int: ...
+
+
+@runtime_checkable
+class CountsWarmup(Protocol):
+    """A learning detector implements this: how many of its keys are (warming, warm)."""
+
+    def warmup_counts(self, store: Mapping[str, Any]) -> tuple[int, int]: ...
+
+
+def source_label(source: str) -> str:
+    """`source` when it is a known source, else `other`: a typo in a topic map must not add series forever."""
+    return source if source in KNOWN_SOURCES else OTHER_SOURCE
+
+
+def record_parse(source: str, result: ParseResult) -> None:
+    """Count what parsing one message gave: each parsed item, and each rejection under its reason class."""
+    label = source_label(source)
+    if result.items:
+        EVENTS_CONSUMED.labels(label, _PARSED, "").inc(len(result.items))
+    for reason, count in TallyCounter(rejection.reason for rejection in result.rejections).items():
+        EVENTS_CONSUMED.labels(label, _REJECTED, reason.value).inc(count)
+
+
+def record_outputs(outputs: Outputs, now: datetime) -> None:
+    """Count the ledger verdicts and the findings of one engine step, and observe each finding's lag at `now`."""
+    for entry in outputs.ledger:
+        CHANGES_JUDGED.labels(entry.verdict, entry.environment).inc()
+    now_seconds = now.timestamp()
+    for finding in outputs.findings:
+        finding_type = finding.finding_type
+        if finding.status_id is Status.SUPPRESSED:
+            rule = str(finding.unmapped.get("suppression", {}).get("rule", "unknown"))
+            FINDINGS_SUPPRESSED.labels(finding_type, rule).inc()
+        else:
+            activity = Activity(finding.activity_id).name.lower()
+            FINDINGS_ISSUED.labels(finding_type, finding.severity.lower(), activity).inc()
+        END_TO_END_LAG.labels(finding_type).observe(max(0.0, now_seconds - finding.time / 1000))
+
+
+def record_processing(source: str, seconds: float) -> None:
+    """Observe the wall-clock time one message took from consumption to its outputs."""
+    PROCESSING_LATENCY.labels(source_label(source)).observe(seconds)
+
+
+_evictions_seen: WeakKeyDictionary[Engine, TallyCounter[str]] = WeakKeyDictionary()
+_evictions_lock = threading.Lock()
+
+
+def record_engine_state(engine: Engine) -> None:
+    """Refresh the state gauges from an engine; call it on the runtime's timer, once per engine.
+
+    Evictions are added as the difference since the previous call for the same engine, so several engines
+    in one worker (one per partitioned agent) add up.
+    """
+    for detector in engine.detectors:
+        store = engine.stores[detector.name]
+        TRACKED_KEYS.labels(detector.name, detector.key_kind.value).set(len(store))
+        if isinstance(detector, CountsPendingChanges):
+            PENDING_CHANGES.set(detector.pending_changes(store))
+        if isinstance(detector, CountsWarmup):
+            warming, warm = detector.warmup_counts(store)
+            MODEL_KEYS.labels(detector.name, "warming").set(warming)
+            MODEL_KEYS.labels(detector.name, "warm").set(warm)
+    watermark = engine.context.watermark or engine.max_event_time
+    if watermark is not None:
+        AUTHORIZATIONS_IN_FORCE.set(engine.context.authorizations.in_force_count(watermark))
+    with _evictions_lock:
+        seen = _evictions_seen.setdefault(engine, TallyCounter())
+        for detector_name, total in engine.evictions.items():
+            if total > seen[detector_name]:
+                EVICTED_KEYS.labels(detector_name).inc(total - seen[detector_name])
+                seen[detector_name] = total
+
+
+def record_dead_letter(topic: str, reason: RejectReason) -> None:
+    """Count one message sent to the dead-letter topic, by the topic it came from and why."""
+    DEAD_LETTERS.labels(topic, reason.value).inc()
+
+
+def record_consumer_lag(topic: str, partition: int, lag: int) -> None:
+    """Set how many messages this worker is behind on one assigned partition (end minus committed offset)."""
+    CONSUMER_LAG.labels(topic, str(partition)).set(max(0, lag))
+
+
+def record_rebalance() -> None:
+    """Count a rebalance and forget the lag of partitions this worker may no longer own.
+
+    The runtime records lag again for the partitions it is assigned after the rebalance; without the reset a
+    partition that moved to another worker would be counted twice.
+    """
+    REBALANCES.inc()
+    CONSUMER_LAG.clear()
+
+
+def config_hash(config: OpswardenConfig) -> str:
+    """A short stable hash of the effective configuration, to tell which workers run which config."""
+    canonical = orjson.dumps(config.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:12]
+
+
+def set_build_info(version: str, config: OpswardenConfig) -> None:
+    """Publish `opswarden_build_info{version, config_hash} 1` once at worker start."""
+    BUILD_INFO.info({"version": version, "config_hash": config_hash(config)})
+
+
+@cache
+def _faust_metrics() -> FaustMetrics:
+    return FaustMetrics.create(REGISTRY, FAUST_METRICS_PREFIX)
+
+
+def install_faust_sensors(app: AppT) -> None:
+    """Attach Faust's Prometheus sensors to `app`, writing into `REGISTRY` under the `opswarden_faust_` prefix.
+
+    Call before the worker starts; `serve_metrics` serves them with opswarden's own. This is what
+    `faust.sensors.prometheus.setup_prometheus_sensors` does, less its web page (a worker may run without
+    Faust's web server) and safe to call for several apps in one process: they share one set of metrics.
+    """
+    app.monitor = PrometheusMonitor(metrics=_faust_metrics())
+
+
+def serve_metrics(port: int = DEFAULT_METRICS_PORT, host: str = "0.0.0.0") -> WSGIServer:
+    """Serve `REGISTRY` at http://host:port/metrics from a daemon thread.
+
+    Port 0 picks a free port: read it back from `server.server_port`. Stop with `shutdown()` then `server_close()`.
+    """
+    server, _thread = start_http_server(port, addr=host, registry=REGISTRY)
+    return server

@@ -1,0 +1,195 @@
+"""The metric functions the runtime calls record what they say, under bounded labels."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import faust
+import pytest
+
+from detectors.base import Detector, KeyKind, LedgerEntry, Outputs
+from detectors.context import DetectionContext
+from detectors.engine import Engine
+from detectors.findings import FindingSpec
+from models.authorization import AuthorizationRecord, AuthStatus
+from models.config import OpswardenConfig, SuppressionRule
+from models.finding import Activity, DetectionFinding, Severity
+from models.parsers import ParseResult
+from models.parsers.base import Parsed
+from models.rejection import Rejection, RejectReason
+from streams import metrics
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def value(name: str, **labels: str) -> float:
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def finding(finding_type: str, activity: Activity = Activity.CREATE, at: datetime = T0) -> DetectionFinding:
+    return FindingSpec(
+        detector="judge",
+        finding_type=finding_type,
+        subject="role/deployer",
+        first_event_id="evt-1",
+        time=at,
+        first_seen=at,
+        severity=Severity.HIGH,
+        message="test",
+        activity=activity,
+        environment="production",
+    ).build()
+
+
+def ledger(verdict: str, environment: str = "production") -> LedgerEntry:
+    return LedgerEntry("evt-1", T0, "role/deployer", "ec2:RunInstances", (), environment, verdict, None, None)
+
+
+def test_record_parse_counts_items_and_rejections_by_reason() -> None:
+    before_parsed = value("opswarden_events_consumed_total", source="k8s", outcome="parsed", reason="")
+    before_bad = value("opswarden_events_consumed_total", source="k8s", outcome="rejected", reason="not_json")
+    result = ParseResult(
+        items=[],
+        rejections=[Rejection(reason=RejectReason.NOT_JSON, detail="x")] * 2,
+    )
+    metrics.record_parse("k8s", result)
+    assert value("opswarden_events_consumed_total", source="k8s", outcome="rejected", reason="not_json") == (
+        before_bad + 2
+    )
+    assert value("opswarden_events_consumed_total", source="k8s", outcome="parsed", reason="") == before_parsed
+
+
+def test_unknown_sources_share_one_label_value() -> None:
+    before = value("opswarden_events_consumed_total", source="other", outcome="rejected", reason="wrong_shape")
+    for name in ("typo-1", "typo-2"):
+        metrics.record_parse(name, ParseResult(rejections=[Rejection(reason=RejectReason.WRONG_SHAPE, detail="x")]))
+    assert value("opswarden_events_consumed_total", source="other", outcome="rejected", reason="wrong_shape") == (
+        before + 2
+    )
+
+
+def test_record_outputs_counts_verdicts_findings_and_lag() -> None:
+    labels = {"type": "remediation_loop", "severity": "high"}
+    before_create = value("opswarden_findings_issued_total", **labels, activity="create")
+    before_close = value("opswarden_findings_issued_total", **labels, activity="close")
+    before_judged = value("opswarden_changes_judged_total", verdict="unauthorized_change", environment="staging")
+    before_lag = value("opswarden_end_to_end_lag_seconds_count", type="remediation_loop")
+    before_lag_sum = value("opswarden_end_to_end_lag_seconds_sum", type="remediation_loop")
+    outputs = Outputs(
+        findings=[finding("remediation_loop"), finding("remediation_loop", Activity.CLOSE)],
+        ledger=[ledger("unauthorized_change", "staging"), ledger("authorized", "staging")],
+    )
+    metrics.record_outputs(outputs, now=T0 + timedelta(seconds=30))
+    assert value("opswarden_findings_issued_total", **labels, activity="create") == before_create + 1
+    assert value("opswarden_findings_issued_total", **labels, activity="close") == before_close + 1
+    assert value("opswarden_changes_judged_total", verdict="unauthorized_change", environment="staging") == (
+        before_judged + 1
+    )
+    assert value("opswarden_end_to_end_lag_seconds_count", type="remediation_loop") == before_lag + 2
+    assert value("opswarden_end_to_end_lag_seconds_sum", type="remediation_loop") == pytest.approx(before_lag_sum + 60)
+
+
+def test_suppressed_findings_count_by_rule_not_as_issued() -> None:
+    config = OpswardenConfig(
+        suppressions=(SuppressionRule(id="quiet-creep", finding_type="permission_creep", reason="r", owner="o"),)
+    )
+    engine = Engine(config, [])
+    suppressed = engine.suppressor.apply(finding("permission_creep"))
+    issued = {"type": "permission_creep", "severity": "high", "activity": "create"}
+    before_issued = value("opswarden_findings_issued_total", **issued)
+    before = value("opswarden_findings_suppressed_total", type="permission_creep", rule="quiet-creep")
+    metrics.record_outputs(Outputs(findings=[suppressed]), now=T0)
+    assert value("opswarden_findings_suppressed_total", type="permission_creep", rule="quiet-creep") == before + 1
+    assert value("opswarden_findings_issued_total", **issued) == before_issued
+
+
+class CountingDetector(Detector[dict[str, int]]):
+    """Keeps a count per target; reports itself as warm after two events and one pending change per key."""
+
+    name = "counting"
+    key_kind = KeyKind.TARGET
+
+    def keys(self, item: Parsed) -> list[str]:
+        return [getattr(item, "target", "")]
+
+    def new_state(self) -> dict[str, int]:
+        return {"seen": 0}
+
+    def on_item(self, key: str, state: dict[str, int], item: Parsed, ctx: DetectionContext) -> Outputs:
+        state["seen"] += 1
+        return Outputs()
+
+    def pending_changes(self, store: Mapping[str, Any]) -> int:
+        return len(store)
+
+    def warmup_counts(self, store: Mapping[str, Any]) -> tuple[int, int]:
+        warm = sum(1 for state in store.values() if state["seen"] >= 2)
+        return len(store) - warm, warm
+
+    def encode_state(self, state: dict[str, int]) -> bytes:
+        return str(state["seen"]).encode()
+
+    def decode_state(self, data: bytes) -> dict[str, int]:
+        return {"seen": int(data)}
+
+
+def test_record_engine_state_sets_gauges_and_adds_evictions_once() -> None:
+    config = OpswardenConfig()
+    engine = Engine(config, [CountingDetector(config)])
+    engine.stores["counting"].update({"svc/a": {"seen": 3}, "svc/b": {"seen": 1}})
+    engine.context.authorizations.upsert(
+        AuthorizationRecord(id="CHG1", status=AuthStatus.APPROVED, owner="o", principals=("p",), actions=("*",))
+    )
+    engine.max_event_time = T0
+    engine.evictions["counting"] = 5
+    before_evicted = value("opswarden_evicted_keys_total", detector="counting")
+    metrics.record_engine_state(engine)
+    metrics.record_engine_state(engine)
+    assert value("opswarden_tracked_keys", detector="counting", key_kind="target") == 2
+    assert value("opswarden_model_keys", detector="counting", state="warm") == 1
+    assert value("opswarden_model_keys", detector="counting", state="warming") == 1
+    assert value("opswarden_pending_changes") == 2
+    assert value("opswarden_authorizations_in_force") == 1
+    assert value("opswarden_evicted_keys_total", detector="counting") == before_evicted + 5
+
+
+def test_rebalance_forgets_partition_lag() -> None:
+    metrics.record_consumer_lag("audit.k8s", 3, 120)
+    assert value("opswarden_consumer_lag_messages", topic="audit.k8s", partition="3") == 120
+    before = value("opswarden_rebalances_total")
+    metrics.record_rebalance()
+    assert value("opswarden_rebalances_total") == before + 1
+    lag_labels = {"topic": "audit.k8s", "partition": "3"}
+    assert metrics.REGISTRY.get_sample_value("opswarden_consumer_lag_messages", lag_labels) is None
+
+
+def test_dead_letters_count_by_topic_and_reason() -> None:
+    before = value("opswarden_dead_letters_total", topic="audit.gcp", reason="too_large")
+    metrics.record_dead_letter("audit.gcp", RejectReason.TOO_LARGE)
+    assert value("opswarden_dead_letters_total", topic="audit.gcp", reason="too_large") == before + 1
+
+
+def test_build_info_carries_a_config_hash_that_changes_with_the_config() -> None:
+    default, changed = OpswardenConfig(), OpswardenConfig(allowed_lateness=timedelta(minutes=9))
+    assert metrics.config_hash(default) == metrics.config_hash(OpswardenConfig())
+    assert metrics.config_hash(default) != metrics.config_hash(changed)
+    metrics.set_build_info("1.2.3", default)
+    assert value("opswarden_build_info", version="1.2.3", config_hash=metrics.config_hash(default)) == 1
+
+
+def test_one_endpoint_serves_opswarden_faust_and_process_metrics() -> None:
+    for name in ("metrics-test-a", "metrics-test-b"):  # several apps in one process share the sensors
+        metrics.install_faust_sensors(faust.App(name, broker="kafka://127.0.0.1:1"))
+    server = metrics.serve_metrics(0, "127.0.0.1")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics", timeout=5) as response:
+            body = response.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "# TYPE opswarden_findings_issued_total counter" in body
+    assert "# TYPE opswarden_faust_messages_received_total counter" in body
+    assert "process_resident_memory_bytes" in body
