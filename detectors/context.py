@@ -96,9 +96,7 @@ class RegistryIndex:
     def upsert(self, workflow: Workflow) -> None:
         self.by_name[workflow.name] = workflow
         self._exact = {p: w.name for w in self.by_name.values() for p in w.principals if is_literal(p)}
-        self._patterns = [
-            (p, w.name) for w in self.by_name.values() for p in w.principals if not is_literal(p)
-        ]
+        self._patterns = [(p, w.name) for w in self.by_name.values() for p in w.principals if not is_literal(p)]
 
     def workflow_for(self, identities: tuple[str, ...]) -> Workflow | None:
         for identity in identities:
