@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from streams.parse_command import parse_command
+from streams.replay_command import replay_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,3 +15,4 @@ def main() -> None:
 
 
 main.add_command(parse_command)
+main.add_command(replay_command)

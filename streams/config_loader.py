@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 
 from models.config import ConfigError, OpswardenConfig, load_config
+from models.registry import WorkflowRegistry
 
 
 def load_config_file(path: Path | None) -> OpswardenConfig:
@@ -20,3 +22,15 @@ def load_config_file(path: Path | None) -> OpswardenConfig:
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
     return load_config(data)
+
+
+def load_registry_file(path: Path) -> WorkflowRegistry:
+    """The workflow registry YAML (`workflows:` list) at `path`."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    try:
+        return WorkflowRegistry.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid registry: {exc}") from exc
