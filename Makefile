@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## System packages the tests need (Debian): promtool and prometheus.
+## System packages the tests need (Debian): promtool and prometheus, amtool (Alertmanager config check).
 system-deps:
-	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null; }
 
 ## Apache Kafka broker jars, resolved from Maven Central and cached.
 kafka-jars: $(STAMP)
