@@ -1,0 +1,361 @@
+"""permission_creep: a principal's power growing beyond its own history, as the grants happen.
+
+The subject is the grantee (`ChangeEvent.grants[].grantee`), not the granter; the acting principal is
+also keyed, for "used privilege". Exact per-principal sets (hashed, capped) say what is new; a learned
+EW baseline of new grants per `window` (`detectors.rate`) says whether a run of them is unusual for this
+principal. Signals:
+
+- admin_grant: a new privilege named in `admin_privileges` (`*:*`, AdministratorAccess, cluster-admin...).
+- takeover_grant: credentials or trust given to the principal by someone else (`takeover_privileges`).
+- grant_run: `min_grants` new privileges within `window`, above the learned baseline once warm.
+- steady_growth: `min_growth` new privileges within `growth_window`, above what the baseline expects.
+- privileged_first_use: first uses of sensitive APIs (weighted by `sensitive_apis`) by an established
+  principal, summing to `sensitive_threshold` within `window`.
+
+Grants made under an authorization record in force still count (each step approved, the sum is the
+risk), lower the severity by one, and are listed in the evidence. Grants within `bootstrap` of a
+principal's first grant are its provisioning: only admin or takeover grants among them raise a finding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from detectors.base import Detector, EvictionPolicy, KeyKind, Outputs
+from detectors.context import DetectionContext, principal_key
+from detectors.episode import Episode, analysis, epoch, moment, remember
+from detectors.rate import EWStats
+from models.authorization import AuthorizationRecord, AuthStatus, FixedWindow
+from models.config import OpswardenConfig
+from models.events import ChangeEvent, Grant, Outcome
+from models.finding import Activity, Severity
+from models.parsers.base import Parsed
+from models.patterns import any_match
+
+FINDING = "permission_creep"
+SIGNAL_SEVERITY = {
+    "admin_grant": Severity.HIGH,
+    "takeover_grant": Severity.HIGH,
+    "grant_run": Severity.MEDIUM,
+    "steady_growth": Severity.MEDIUM,
+    "privileged_first_use": Severity.MEDIUM,
+}
+MAX_WINDOWS_FOLDED = 30
+
+
+def digest(text: str) -> str:
+    """A short stable name for a privilege or API, so a principal's sets stay small whatever the ARNs."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=6).hexdigest()
+
+
+@dataclass
+class CreepState:
+    """One principal: what it holds and uses, its recent new grants and first uses, its growth baseline."""
+
+    first_seen: float | None = None
+    last_seen: float | None = None
+    first_grant: float | None = None
+    privileges: list[str] = field(default_factory=list)
+    apis: list[str] = field(default_factory=list)
+    grants: list[list[Any]] = field(default_factory=list)  # [time, privilege, event id, authorization id, granter]
+    uses: list[list[Any]] = field(default_factory=list)  # [time, api, weight, event id]
+    window_index: int | None = None
+    window_count: int = 0
+    baseline: EWStats = field(default_factory=EWStats)
+    episode: Episode | None = None
+
+
+class PermissionCreepDetector(Detector[CreepState]):
+    """Growth of a principal's granted and used privilege against its own learned baseline."""
+
+    name = FINDING
+    key_kind = KeyKind.PRINCIPAL
+
+    def __init__(self, config: OpswardenConfig) -> None:
+        super().__init__(config)
+        self.settings = cfg = config.creep
+        self.eviction = EvictionPolicy(max_keys=cfg.max_principals, idle_after=cfg.idle_after)
+        self.window = cfg.window.total_seconds()
+        self.growth_window = cfg.growth_window.total_seconds()
+        self._weights: dict[str, float] = {}
+
+    # -- keys and state ---------------------------------------------------------------------------
+
+    def keys(self, item: Parsed) -> Iterable[str]:
+        if not isinstance(item, ChangeEvent) or item.outcome is not Outcome.SUCCESS:
+            return ()
+        keys = dict.fromkeys(g.grantee for g in item.grants)
+        keys[principal_key(item.principal)] = None
+        return [k for k in keys if not any_match(self.settings.ignore_principals, k)]
+
+    def new_state(self) -> CreepState:
+        return CreepState()
+
+    def last_seen(self, state: CreepState) -> datetime | None:
+        return None if state.last_seen is None else moment(state.last_seen)
+
+    def deadline(self, state: CreepState) -> datetime | None:
+        return None if state.episode is None else moment(state.episode.last_time + self.window)
+
+    def encode_state(self, state: CreepState) -> bytes:
+        return orjson.dumps(
+            [
+                state.first_seen,
+                state.last_seen,
+                state.first_grant,
+                state.privileges,
+                state.apis,
+                state.grants,
+                state.uses,
+                state.window_index,
+                state.window_count,
+                state.baseline.to_list(),
+                None if state.episode is None else state.episode.as_json(),
+            ]
+        )
+
+    def decode_state(self, data: bytes) -> CreepState:
+        values = orjson.loads(data)
+        values[9] = EWStats.from_list(values[9])
+        values[10] = Episode.from_json(values[10])
+        return CreepState(*values)
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def on_item(self, key: str, state: CreepState, item: Parsed, ctx: DetectionContext) -> Outputs:
+        assert isinstance(item, ChangeEvent)
+        at = epoch(item.event_time)
+        state.first_seen = at if state.first_seen is None else min(state.first_seen, at)
+        state.last_seen = at if state.last_seen is None else max(state.last_seen, at)
+        signals: list[str] = []
+        grants = [g for g in item.grants if g.grantee == key]
+        if grants:
+            signals += self._granted(state, grants, item, at, ctx)
+        if principal_key(item.principal) == key and self._used(state, item, at):
+            signals.append("privileged_first_use")
+        return self._judge(key, state, item, at, signals)
+
+    def on_watermark(self, key: str, state: CreepState, watermark: datetime, ctx: DetectionContext) -> Outputs:
+        episode = state.episode
+        if episode is None or watermark < moment(episode.last_time + self.window):
+            return Outputs()
+        episode.close()
+        state.episode = None
+        return self._emit(state, episode, Activity.CLOSE, at=episode.last_time + self.window)
+
+    # -- signals ----------------------------------------------------------------------------------
+
+    def _granted(
+        self, state: CreepState, grants: list[Grant], event: ChangeEvent, at: float, ctx: DetectionContext
+    ) -> list[str]:
+        cfg = self.settings
+        if state.first_grant is None:
+            state.first_grant = at
+        provisioning = at - state.first_grant <= cfg.bootstrap.total_seconds()
+        authorization = covering_record(event, ctx)
+        signals: list[str] = []
+        for grant in grants:
+            name = digest(grant.privilege)
+            if name in state.privileges:
+                continue
+            state.privileges = [*state.privileges, name][-cfg.max_privileges :]
+            if grant.privilege in cfg.admin_privileges:
+                signals.append("admin_grant")
+            elif grant.privilege in cfg.takeover_privileges:
+                signals.append("takeover_grant")
+            elif provisioning:
+                continue
+            record = [at, grant.privilege, event.event_id, authorization, event.principal.uid]
+            state.grants = [g for g in state.grants if at - g[0] <= self.growth_window][-2 * cfg.min_growth :]
+            state.grants.append(record)
+            self._count_window(state, at)
+        if any(g[0] == at and g[2] == event.event_id for g in state.grants):
+            signals += self._growth(state, at)
+        return signals
+
+    def _count_window(self, state: CreepState, at: float) -> None:
+        """Fold finished windows (empty ones as zeros) into the baseline, then count this grant."""
+        index = int(at // self.window)
+        if state.window_index is not None and index > state.window_index:
+            state.baseline.update(state.window_count, self.settings.fading_factor)
+            for _ in range(min(index - state.window_index - 1, MAX_WINDOWS_FOLDED)):
+                state.baseline.update(0.0, self.settings.fading_factor)
+            state.window_count = 0
+        if state.window_index is None or index > state.window_index:
+            state.window_index = index
+        state.window_count += 1
+
+    def _growth(self, state: CreepState, at: float) -> list[str]:
+        cfg = self.settings
+        in_window = sum(1 for g in state.grants if at - g[0] <= self.window)
+        in_growth = len(state.grants)
+        warm = state.baseline.n >= cfg.warmup_windows
+        signals = []
+        if in_window >= cfg.min_grants and (not warm or state.baseline.z(in_window, cfg.min_std) >= cfg.z_threshold):
+            signals.append("grant_run")
+        windows = self.growth_window / self.window
+        spread = cfg.z_threshold * state.baseline.std(cfg.min_std) * math.sqrt(windows)
+        expected = state.baseline.mean * windows + spread
+        if in_growth >= cfg.min_growth and (not warm or in_growth > expected):
+            signals.append("steady_growth")
+        return signals
+
+    def _used(self, state: CreepState, event: ChangeEvent, at: float) -> bool:
+        cfg = self.settings
+        weight = self._weight(event.action)
+        if weight == 0.0:
+            return False
+        name = digest(event.action)
+        if name in state.apis:
+            return False
+        state.apis = [*state.apis, name][-cfg.max_privileges :]
+        assert state.first_seen is not None
+        if at - state.first_seen < cfg.min_history.total_seconds():
+            return False  # still learning what this principal normally calls
+        state.uses = [
+            *[u for u in state.uses if at - u[0] <= self.window][-8:],
+            [at, event.action, weight, event.event_id],
+        ]
+        return sum(float(u[2]) for u in state.uses) >= cfg.sensitive_threshold
+
+    def _weight(self, action: str) -> float:
+        weight = self._weights.get(action)
+        if weight is None:
+            table = self.settings.sensitive_apis
+            weight = max(
+                (w for pattern, w in table.items() if any_match((pattern,), action, ignore_case=True)), default=0.0
+            )
+            self._weights[action] = weight
+        return weight
+
+    # -- findings ---------------------------------------------------------------------------------
+
+    def _judge(self, key: str, state: CreepState, event: ChangeEvent, at: float, signals: list[str]) -> Outputs:
+        episode = state.episode
+        contributes = any(g[2] == event.event_id for g in state.grants) or any(
+            u[3] == event.event_id for u in state.uses
+        )
+        if episode is not None and contributes:
+            remember(episode.facts["related"], event.event_id)
+            known = set(episode.facts["signals"])
+            fresh = [s for s in dict.fromkeys(signals) if s not in known]
+            episode.facts["signals"] = [*episode.facts["signals"], *fresh]
+            if episode.grow(at, episode.count + 1, force=bool(fresh)):
+                return self._emit(state, episode, Activity.UPDATE)
+            return Outputs()
+        if episode is not None or not signals:
+            return Outputs()
+        count = max(1, sum(1 for g in state.grants if at - g[0] <= self.window))
+        state.episode = episode = Episode.open(key, event.event_id, at, count=count)
+        episode.facts = {
+            "principal": key,
+            "action": event.action,
+            "resources": [key],
+            "environment": event.environment,
+            "source": event.source.value,
+            "account": event.scope.account,
+            "region": event.scope.region,
+            "related": [event.event_id],
+            "signals": list(dict.fromkeys(signals)),
+        }
+        return self._emit(state, episode, Activity.CREATE)
+
+    def _emit(self, state: CreepState, episode: Episode, activity: Activity, at: float | None = None) -> Outputs:
+        cfg = self.settings
+        signals = episode.facts["signals"]
+        since = episode.first_seen - self.window
+        grants = [g for g in state.grants if g[0] >= since]
+        uses = [u for u in state.uses if u[0] >= since]
+        authorized = sorted({g[3] for g in grants if g[3]})
+        severity = max(SIGNAL_SEVERITY[s] for s in signals)
+        if sum(u[2] for u in uses) >= 2 * cfg.sensitive_threshold:
+            severity = max(severity, Severity.HIGH)
+        if grants and all(g[3] for g in grants):
+            severity = Severity(max(int(severity) - 1, int(Severity.LOW)))
+        in_window = sum(1 for g in grants if (at or episode.last_time) - g[0] <= self.window)
+        baseline = {
+            "new_grants_per_window": round(state.baseline.mean, 4),
+            "std": round(state.baseline.std(cfg.min_std), 4),
+            "windows_seen": state.baseline.n,
+            "warm": state.baseline.n >= cfg.warmup_windows,
+            "privileges_held": len(state.privileges),
+        }
+        score = round(state.baseline.z(in_window, cfg.min_std), 4)
+        subject = episode.subject
+        message = f"Permission creep on {subject}: {', '.join(signals)} ({len(grants)} new privileges"
+        message += f", {len(uses)} first uses)" if uses else ")"
+        if activity is Activity.CLOSE:
+            message = f"Permission creep on {subject} quiet for {cfg.window}"
+        spec = episode.spec(
+            FINDING,
+            FINDING,
+            activity,
+            severity,
+            message,
+            at=at,
+            evidence={
+                "signal": signals,
+                "observed": {"new_grants_in_window": in_window, "new_grants_in_growth_window": len(grants)},
+                "baseline": baseline,
+                "threshold": {
+                    "min_grants": cfg.min_grants,
+                    "window_seconds": self.window,
+                    "min_growth": cfg.min_growth,
+                    "growth_window_seconds": self.growth_window,
+                    "z_threshold": cfg.z_threshold,
+                    "sensitive_threshold": cfg.sensitive_threshold,
+                },
+                "model_score": score,
+                "grants": [
+                    {
+                        "time": moment(g[0]).isoformat(),
+                        "privilege": g[1],
+                        "event_id": g[2],
+                        "authorization": g[3],
+                        "granted_by": g[4],
+                    }
+                    for g in grants
+                ],
+                "first_uses": [{"time": moment(u[0]).isoformat(), "api": u[1], "weight": u[2]} for u in uses],
+                "authorized_by": authorized,
+            },
+            anomaly_analyses=(
+                analysis(
+                    subject,
+                    "principal",
+                    "new_privileges_per_window",
+                    {"new_grants": in_window, "z": score},
+                    baseline,
+                ),
+            ),
+        )
+        spec.unmapped = {"signals": signals, "grantee": subject, "authorized_by": authorized, "count": episode.count}
+        return Outputs(findings=[spec.build()])
+
+
+def covering_record(event: ChangeEvent, ctx: DetectionContext) -> str | None:
+    """The first authorization record in force that covers the granting change: principal, action,
+    resources, environment and a fixed window (recurring windows are left to the authorization judge)."""
+    at = event.event_time
+    for record in ctx.authorizations.candidates(event.principal.identities()):
+        if record.status_at(at) is AuthStatus.APPROVED and _covers(record, event, at):
+            return record.id
+    return None
+
+
+def _covers(record: AuthorizationRecord, event: ChangeEvent, at: datetime) -> bool:
+    targets = (*event.resources, *(g.grantee for g in event.grants))
+    window = record.window
+    return (
+        any_match(record.actions, event.action, ignore_case=True)
+        and any(any_match(record.resources, t) for t in targets or ("",))
+        and any_match(record.environments, event.environment)
+        and (window is None or (isinstance(window, FixedWindow) and window.start <= at <= window.end))
+    )
