@@ -247,8 +247,13 @@ class AuthorizationJudge(Detector[JudgeState]):
         if workflow is not None and self._ticketless(workflow, change):
             out.ledger.append(self._ledger(change, AUTHORIZED_BY_REGISTRY, f"registry:{workflow.name}", workflow.owner))
         else:
-            reviews = [self.review(r, change) for r in ctx.authorizations.candidates(identities)]
-            verdict, record = self.verdict(reviews)
+            candidates = ctx.authorizations.candidates(identities)
+            record = next((r for r in candidates if self.authorizes(r, change)), None)
+            if record is not None:
+                verdict = AUTHORIZED
+            else:  # only a change that is not authorized needs the full review of every candidate
+                reviews = [self.review(r, change) for r in candidates]
+                verdict, record = self.verdict(reviews)
             out.ledger.append(
                 self._ledger(change, verdict, record.id if record else None, record.owner if record else None)
             )
@@ -261,19 +266,33 @@ class AuthorizationJudge(Detector[JudgeState]):
             out.findings.append(self._check_finding(finding_type, change, workflow, detail, reviews).build())
         return out
 
-    def review(self, record: AuthorizationRecord, change: ChangeEvent) -> CandidateReview:
+    def authorizes(self, record: AuthorizationRecord, change: ChangeEvent) -> bool:
+        """Verdict 1 alone, cheapest test first: the fast path for the common, authorized change."""
         moment, skew = change.event_time, self.settings.skew_tolerance
-        status = record.status_at(moment + skew)
+        return (
+            contains(record.window, moment, skew)
+            and self._scope_miss(record, change) is None
+            and (record.status_at(moment + skew) is AuthStatus.APPROVED or self._retro(record, moment, None))
+        )
+
+    def _retro(self, record: AuthorizationRecord, moment: datetime, status: AuthStatus | None) -> bool:
+        """An emergency record approved after the change, within the retro-approval limit, never revoked first."""
+        if record.type is not AuthType.EMERGENCY or status is AuthStatus.APPROVED:
+            return False
         approved_at = record.first_time_in(AuthStatus.APPROVED)
-        retro = (
-            record.type is AuthType.EMERGENCY
-            and status is not AuthStatus.APPROVED
-            and approved_at is not None
+        return (
+            approved_at is not None
             and moment < approved_at <= moment + self.settings.retro_approval_limit
             and record.status_at(approved_at) is AuthStatus.APPROVED
             and not any(c.at < approved_at and c.status in (AuthStatus.REVOKED, AuthStatus.REJECTED)
                         for c in record.status_changes)
         )  # fmt: skip
+
+    def review(self, record: AuthorizationRecord, change: ChangeEvent) -> CandidateReview:
+        moment, skew = change.event_time, self.settings.skew_tolerance
+        status = record.status_at(moment + skew)
+        approved_at = record.first_time_in(AuthStatus.APPROVED)
+        retro = self._retro(record, moment, status)
         in_force = status is AuthStatus.APPROVED or retro
         ever_approved = in_force or (
             approved_at is not None and approved_at <= moment + skew
