@@ -46,12 +46,7 @@ class EnvironmentConfig(Section):
                 if in_namespace and in_cluster:
                     return name
         for name, sel in self.environments.items():
-            if (
-                scope.cluster
-                and sel.clusters
-                and not sel.namespaces
-                and any_match(sel.clusters, scope.cluster)
-            ):
+            if scope.cluster and sel.clusters and not sel.namespaces and any_match(sel.clusters, scope.cluster):
                 return name
             account = scope.account
             if account is None:

@@ -145,8 +145,10 @@ def parse_record(record: Any, ctx: ParseContext, candidates: tuple[SourceParser,
     parser = detect(record, candidates)
     if parser is None:
         names = "/".join(p.NAME for p in candidates) if candidates != PARSERS else "known source"
-        raise ParseError(RejectReason.WRONG_SHAPE if candidates != PARSERS else RejectReason.UNKNOWN_SOURCE,
-                         f"shape matches no {names} record")
+        raise ParseError(
+            RejectReason.WRONG_SHAPE if candidates != PARSERS else RejectReason.UNKNOWN_SOURCE,
+            f"shape matches no {names} record",
+        )
     try:
         return parser.parse(record, ctx)
     except ValidationError as exc:
