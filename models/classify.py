@@ -15,7 +15,7 @@ CHANGE_VERBS: tuple[str, ...] = (
     "revoke", "enable", "disable", "associate", "disassociate", "register", "deregister", "tag",
     "untag", "insert", "patch", "import", "upload", "change", "apply", "rotate", "deploy", "cancel",
     "batchcreate", "batchdelete", "batchupdate", "undeploy", "rollback", "resize", "scale", "move",
-    "rename", "grant", "publish",
+    "rename", "grant", "publish", "destroy",
 )  # fmt: skip
 
 #: Operations that read, sign in, issue tokens or start sessions although their verb looks mutating.
@@ -27,6 +27,15 @@ NOT_CHANGES: frozenset[str] = frozenset(
         "bedrock:invokemodelwithresponsestream", "lambda:invoke", "lambda:invokefunction",
         "sso:getrolecredentials", "sso-oauth:createtoken", "signin:renewrole", "signin:switchrole",
         "iam:createservicelinkedrole",
+        # Kubernetes access reviews and token requests are `create`s that persist nothing.
+        "k8s:create:tokenreviews", "k8s:create:subjectaccessreviews", "k8s:create:selfsubjectaccessreviews",
+        "k8s:create:localsubjectaccessreviews", "k8s:create:selfsubjectrulesreviews",
+        "k8s:create:selfsubjectreviews", "k8s:create:serviceaccounts/token",
+        # BigQuery query jobs (data_access `jobservice.insert` / `InsertJob`) read; table writes log apart.
+        "gcp:jobservice.insert", "gcp:google.cloud.bigquery.v2.jobservice.insertjob",
+        # Azure `/action`s that read a secret, issue a SAS URI or open a console session.
+        "microsoft.keyvault/vaults/secrets/getsecret/action", "microsoft.compute/disks/begingetaccess/action",
+        "microsoft.serialconsole/serialports/connect/action",
     }
 )  # fmt: skip
 
