@@ -6,6 +6,9 @@ import click
 
 from streams.parse_command import parse_command
 from streams.replay_command import replay_command
+from streams.send_command import send_command
+from streams.topics_command import topics_command
+from streams.worker_command import worker_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,3 +19,6 @@ def main() -> None:
 
 main.add_command(parse_command)
 main.add_command(replay_command)
+main.add_command(topics_command)
+main.add_command(worker_command)
+main.add_command(send_command)

@@ -1,0 +1,220 @@
+"""The Faust application: topics, tables and the runtime objects the agents drive.
+
+Topology (every name configurable, see `streams.settings.TopicNames`):
+
+    audit.cloudtrail, audit.k8s, audit.gcp, audit.azure, aiops.actions
+        └─ ingest-* agents: parse, dead-letter rejections, route items by key ─┐
+    change.authorizations ─ authorizations agent: validate, broadcast notice ─┤
+                          └─ global reader (every worker, whole topic) ─ shared index
+    workflow.registry     ─ registry agent: validate, dead-letter
+                          └─ global reader (every worker, whole topic) ─ shared registry
+    opswarden.by-principal (key: principal key) ─ principal engine agent ─┐  tables: principal-<detector>
+    opswarden.by-target    (key: target key)    ─ target engine agent ────┤  tables: target-<detector>
+                                                                          └─ opswarden.findings, opswarden.ledger
+    anything that fails ─────────────────────────────────────────────────────── opswarden.deadletter
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer
+from faust.types import TP, TopicT
+from mode.utils.objects import cached_property
+
+from detectors.base import Detector, KeyKind
+from detectors.catalog import build_detectors
+from models.config import OpswardenConfig
+from models.rejection import RejectReason
+from streams import metrics
+from streams.deadletter import DeadLetter, from_exception
+from streams.outputs import OutputProducer
+from streams.processing import (
+    AuthorizationIngestor,
+    IdleClock,
+    Ingestor,
+    PartitionedEngines,
+    Publisher,
+    RegistryIngestor,
+    SharedState,
+    SourceMessage,
+    apply_authorization,
+    apply_workflows,
+)
+from streams.routing import TICK, decode_message, encode_item
+from streams.settings import Settings
+from streams.tables import GlobalReader
+
+InputHandler = Ingestor | AuthorizationIngestor | RegistryIngestor
+
+
+def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    context = settings.ssl_context()
+    if settings.sasl_mechanism:
+        password = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+        return faust.SASLCredentials(
+            username=settings.sasl_username, password=password, ssl_context=context, mechanism=settings.sasl_mechanism
+        )
+    return faust.SSLCredentials(context) if context is not None else None
+
+
+def create_faust_app(settings: Settings) -> faust.App:
+    """A Faust app tuned for batches: big polls and buffers, short group timings, no web server."""
+    return faust.App(
+        settings.app_id,
+        broker=[f"kafka://{host.strip()}" for host in settings.bootstrap_servers.split(",")],
+        broker_credentials=faust_credentials(settings),
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        web_enabled=False,
+        key_serializer="raw",
+        value_serializer="raw",
+        autodiscover=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_max_poll_records=settings.batch_max,
+        broker_max_poll_interval=300.0,
+        consumer_max_fetch_size=16 * 1024 * 1024,
+        stream_buffer_maxsize=max(4096, 4 * settings.batch_max),
+        broker_commit_every=10_000,
+        broker_commit_interval=1.0,
+        table_standby_replicas=0,
+        producer_linger_ms=5,
+    )
+
+
+@dataclass
+class Runtime:
+    """Everything a worker runs, built from the settings and the detection config."""
+
+    settings: Settings
+    config: OpswardenConfig
+    app: faust.App
+    publisher: Publisher
+    shared: SharedState
+    reader: GlobalReader
+    ingestor: Ingestor
+    authorizations: AuthorizationIngestor
+    registry: RegistryIngestor
+    engines: dict[str, PartitionedEngines]
+
+    def topic(self, name: str) -> TopicT:
+        return self.app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    @cached_property
+    def source_topics(self) -> list[TopicT]:
+        return [self.topic(name) for name in self.settings.topics.sources()]
+
+    async def route(self, messages: list[SourceMessage], ingest: InputHandler) -> None:
+        """An input batch: parsed and routed; returns once everything it produced is acknowledged."""
+        started = time.perf_counter()
+        ingest.ingest(messages)
+        await self.publisher.producer.delivered()
+        if messages:
+            metrics.record_processing(messages[0].topic, time.perf_counter() - started)
+
+    async def judge(self, message: SourceMessage) -> None:
+        """A repartitioned message: run its partition's engine and publish what it produced, then return."""
+        engines = self.engines[message.topic]
+        try:
+            routed = decode_message(message.value or b"{}")
+        except Exception as exc:
+            self.publisher.dead_letter(from_exception(exc, message.key, message.value, *_where(message)))
+        else:
+            outputs, failures = engines.handle(message.partition, routed)
+            self.publisher.outputs(outputs)
+            for failure in failures:
+                letter = DeadLetter(
+                    None,
+                    encode_item(failure.item),
+                    RejectReason.PROCESSING_ERROR,
+                    f"{type(failure.error).__name__}: {failure.error}",
+                    *_where(message),
+                )
+                self.publisher.dead_letter(letter)
+        await self.publisher.producer.delivered()
+
+    def tick(self) -> None:
+        """Send a tick to every engine partition this worker holds, so quiet partitions move on."""
+        for tp in self.app.consumer.assignment():
+            if tp.topic in self.engines:
+                self.publisher.producer.produce(tp.topic, TICK, partition=tp.partition)
+
+    def revoke(self, revoked: set[TP]) -> None:
+        for name, engines in self.engines.items():
+            engines.revoke(tp.partition for tp in revoked if tp.topic == name)
+
+    def record_state(self) -> None:
+        for engines in self.engines.values():
+            for holder in engines.engines.values():
+                metrics.record_engine_state(holder.engine)
+
+
+def _where(message: SourceMessage) -> tuple[str, int, int]:
+    return message.topic, message.partition, message.offset
+
+
+def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[Detector[Any]] | None = None) -> Runtime:
+    """The app, its tables and the runtime objects; agents are attached by `streams.agents.register_agents`."""
+    app = create_faust_app(settings)
+    topics = settings.topics
+    detectors = build_detectors(config) if detectors is None else detectors
+    by_kind = {kind: [d for d in detectors if d.key_kind is kind] for kind in KeyKind}
+    routes = {KeyKind.PRINCIPAL: topics.name("by_principal"), KeyKind.TARGET: topics.name("by_target")}
+    publisher = Publisher(
+        OutputProducer(settings), topics.name("findings"), topics.name("ledger"), topics.name("deadletter")
+    )
+    shared = SharedState()
+    clock = IdleClock(settings.idle_after_s, settings.idle_clock_rate)
+    engines: dict[str, PartitionedEngines] = {}
+    for kind, topic in routes.items():
+        tables = {
+            d.name: app.Table(
+                f"{kind.value}-{d.name}",
+                partitions=settings.partitions,
+                key_type=str,
+                value_type=bytes,
+            )
+            for d in by_kind[kind]
+        }
+        watermarks = app.Table(
+            f"{kind.value}-watermarks",
+            partitions=settings.partitions,
+            key_type=str,
+            value_type=bytes,
+        )
+        engines[topic] = PartitionedEngines(
+            config, by_kind[kind], tables, watermarks, settings.partitions, shared, clock
+        )
+    reader = GlobalReader(
+        lambda *topics: AIOKafkaConsumer(
+            *topics,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **settings.aiokafka_config(),
+        ),
+        {
+            topics.name("authorizations"): lambda message: apply_authorization(shared, message, config),
+            topics.name("registry"): lambda message: apply_workflows(shared, message),
+        },
+    )
+    return Runtime(
+        settings=settings,
+        config=config,
+        app=app,
+        publisher=publisher,
+        shared=shared,
+        reader=reader,
+        ingestor=Ingestor(config, by_kind, routes, settings.partitions, topics.sources(), publisher),
+        authorizations=AuthorizationIngestor(config, routes[KeyKind.PRINCIPAL], settings.partitions, publisher),
+        registry=RegistryIngestor(publisher),
+        engines=engines,
+    )

@@ -1,0 +1,414 @@
+"""What the agents do, without Faust: parse and route input, run partitioned engines, publish outputs.
+
+The agents in `streams.agents` are thin loops that hand each batch of messages to these objects.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import orjson
+from pydantic import ValidationError
+
+from detectors.base import Detector, KeyKind, Outputs
+from detectors.context import AuthorizationIndex, DetectionContext, RegistryIndex
+from detectors.engine import Engine
+from models.authorization import AuthorizationRecord
+from models.config import OpswardenConfig
+from models.parsers import ParseResult, parse_document
+from models.parsers.base import ParseContext, Parsed
+from models.registry import Workflow
+from models.rejection import Rejection, RejectReason
+from streams import metrics
+from streams.deadletter import DeadLetter, from_exception, from_rejections
+from streams.outputs import OutputProducer
+from streams.routing import RoutedMessage, authorization_notice, encode_item, items_message
+from streams.routing import partition_for as route
+from streams.tables import TableStore
+
+#: Largest repartition message: a huge envelope is split so no message nears the broker's size limit.
+MAX_ROUTED_BYTES = 512 * 1024
+AUTHORIZATION_SOURCES = ("authorization", "servicenow")
+
+
+class SourceMessage(Protocol):
+    """The parts of a consumed Kafka message the runtime needs (Faust's Message has them)."""
+
+    key: bytes | None
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class SharedState:
+    """The global state every worker holds whole, shared by all its engines."""
+
+    authorizations: AuthorizationIndex = field(default_factory=AuthorizationIndex)
+    registry: RegistryIndex = field(default_factory=RegistryIndex)
+
+    def context(self, config: OpswardenConfig) -> DetectionContext:
+        return DetectionContext(config=config, authorizations=self.authorizations, registry=self.registry)
+
+
+class Publisher:
+    """Findings (key = finding uid), ledger entries (key = event id) and dead letters, all on one producer."""
+
+    def __init__(self, producer: OutputProducer, findings: str, ledger: str, deadletter: str) -> None:
+        self.producer = producer
+        self.findings = findings
+        self.ledger = ledger
+        self.deadletter = deadletter
+
+    def outputs(self, out: Outputs) -> None:
+        for finding in out.findings:
+            self.producer.produce(self.findings, orjson.dumps(finding.model_dump_ocsf()), finding.uid)
+        for entry in out.ledger:
+            self.producer.produce(self.ledger, orjson.dumps(entry.as_json()), entry.event_id)
+        metrics.record_outputs(out, datetime.now(UTC))
+
+    def dead_letter(self, letter: DeadLetter) -> None:
+        self.producer.produce(self.deadletter, letter.value, letter.key, headers=letter.headers())
+        metrics.record_dead_letter(letter.topic, letter.reason)
+
+
+def origin(message: SourceMessage) -> str:
+    return f"{message.topic}/{message.partition}@{message.offset}"
+
+
+def parse_message(message: SourceMessage, sources: tuple[str, ...], config: OpswardenConfig) -> ParseResult:
+    ctx = ParseContext(environments=config.environments, received_time=datetime.now(UTC), origin=origin(message))
+    return parse_document(message.value or b"", ctx, limits=config.limits, sources=sources)
+
+
+class Ingestor:
+    """Parses event topics and routes each item to the partitions owning its principal and target keys."""
+
+    def __init__(
+        self,
+        config: OpswardenConfig,
+        detectors: Mapping[KeyKind, Sequence[Detector[Any]]],
+        routes: Mapping[KeyKind, str],
+        partitions: int,
+        sources: Mapping[str, tuple[str, ...]],
+        publisher: Publisher,
+    ) -> None:
+        self.config = config
+        self.detectors = detectors
+        self.routes = routes
+        self.partitions = partitions
+        self.sources = sources
+        self.publisher = publisher
+
+    def ingest(self, messages: Iterable[SourceMessage]) -> None:
+        batches: dict[tuple[str, int], list[bytes]] = defaultdict(list)
+        for message in messages:
+            source = self.sources[message.topic]
+            try:
+                result = parse_message(message, source, self.config)
+                metrics.record_parse(source[0], result)
+                if result.rejections:
+                    self._reject(message, result.rejections)
+                for item in result.items:
+                    self._route(item, batches)
+            except Exception as exc:  # a bug must cost one message, not the worker
+                self.publisher.dead_letter(from_exception(exc, message.key, message.value, *_where(message)))
+        for (topic, partition), encoded in batches.items():
+            for chunk in _chunks(encoded):
+                self.publisher.producer.produce(topic, items_message(chunk), partition=partition)
+
+    def _reject(self, message: SourceMessage, rejections: Sequence[Rejection]) -> None:
+        self.publisher.dead_letter(from_rejections(rejections, message.key, message.value, *_where(message)))
+
+    def _route(self, item: Parsed, batches: dict[tuple[str, int], list[bytes]]) -> None:
+        encoded: bytes | None = None
+        for kind, topic in self.routes.items():
+            keys = {key for detector in self.detectors[kind] for key in detector.keys(item)}
+            for partition in {route(key, self.partitions) for key in keys}:
+                encoded = encoded or encode_item(item)
+                batches[(topic, partition)].append(encoded)
+
+
+class AuthorizationIngestor:
+    """Validates `change.authorizations` and broadcasts each record to every principal partition."""
+
+    def __init__(self, config: OpswardenConfig, notices_topic: str, partitions: int, publisher: Publisher) -> None:
+        self.config = config
+        self.notices_topic = notices_topic
+        self.partitions = partitions
+        self.publisher = publisher
+
+    def ingest(self, messages: Iterable[SourceMessage]) -> None:
+        for message in messages:
+            if message.value is None:
+                continue  # a tombstone: the global reader removes the record
+            try:
+                result = parse_message(message, AUTHORIZATION_SOURCES, self.config)
+                metrics.record_parse("authorization", result)
+                if result.rejections:
+                    letter = from_rejections(result.rejections, message.key, message.value, *_where(message))
+                    self.publisher.dead_letter(letter)
+                for record in result.items:
+                    notice = authorization_notice(record)  # type: ignore[arg-type]
+                    for partition in range(self.partitions):
+                        self.publisher.producer.produce(self.notices_topic, notice, partition=partition)
+            except Exception as exc:
+                self.publisher.dead_letter(from_exception(exc, message.key, message.value, *_where(message)))
+
+
+class RegistryIngestor:
+    """Validates `workflow.registry`; the global reader applies what is valid, bad messages go to dead letters."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+
+    def ingest(self, messages: Iterable[SourceMessage]) -> None:
+        for message in messages:
+            if message.value is None:
+                continue
+            try:
+                parse_workflows(message.value)
+            except WorkflowRejected as exc:
+                letter = DeadLetter(message.key, message.value, exc.reason, exc.detail, *_where(message))
+                self.publisher.dead_letter(letter)
+
+
+class WorkflowRejected(ValueError):
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_workflows(value: bytes) -> list[Workflow]:
+    """A registry message: one workflow, or a `{"workflows": [...]}` document (the YAML file's shape)."""
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise WorkflowRejected(RejectReason.NOT_JSON, f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise WorkflowRejected(RejectReason.WRONG_SHAPE, f"a {type(data).__name__}, not a workflow object")
+    entries = data["workflows"] if isinstance(data.get("workflows"), list) else [data]
+    try:
+        return [Workflow.model_validate(entry) for entry in entries]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise WorkflowRejected(RejectReason.INVALID_VALUE, f"{where}: {first['msg']}") from exc
+
+
+def workflow_message(workflow: Workflow) -> bytes:
+    return orjson.dumps(workflow.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def apply_authorization(shared: SharedState, message: SourceMessage, config: OpswardenConfig) -> None:
+    """The global reader's step for `change.authorizations`: latest version wins, a tombstone removes."""
+    if message.value is None:
+        if message.key is not None:
+            shared.authorizations.remove(message.key.decode(errors="replace"))
+        return
+    for record in parse_message(message, AUTHORIZATION_SOURCES, config).items:
+        if isinstance(record, AuthorizationRecord):
+            shared.authorizations.upsert(record)
+
+
+def apply_workflows(shared: SharedState, message: SourceMessage) -> None:
+    if message.value is None:
+        return
+    try:
+        workflows = parse_workflows(message.value)
+    except WorkflowRejected:
+        return  # dead-lettered by the registry agent
+    for workflow in workflows:
+        shared.registry.upsert(workflow)
+
+
+class PartitionDetector(Detector[Any]):
+    """A detector restricted to the keys one partition owns (an item may carry keys of several partitions)."""
+
+    def __init__(self, inner: Detector[Any], owns: Callable[[str], bool]) -> None:
+        super().__init__(inner.config)
+        self.inner = inner
+        self.owns = owns
+        self.eviction = inner.eviction
+
+    def keys(self, item: Parsed) -> Iterable[str]:
+        return [key for key in self.inner.keys(item) if self.owns(key)]
+
+    def new_state(self) -> Any:
+        return self.inner.new_state()
+
+    def on_item(self, key: str, state: Any, item: Parsed, ctx: DetectionContext) -> Outputs:
+        return self.inner.on_item(key, state, item, ctx)
+
+    def on_watermark(self, key: str, state: Any, watermark: datetime, ctx: DetectionContext) -> Outputs:
+        return self.inner.on_watermark(key, state, watermark, ctx)
+
+    def deadline(self, state: Any) -> datetime | None:
+        return self.inner.deadline(state)
+
+    def last_seen(self, state: Any) -> datetime | None:
+        return self.inner.last_seen(state)
+
+    def revisits(self, key: str, record: Parsed) -> bool:
+        return self.inner.revisits(key, record)
+
+    def encode_state(self, state: Any) -> bytes:
+        return self.inner.encode_state(state)
+
+    def decode_state(self, data: bytes) -> Any:
+        return self.inner.decode_state(data)
+
+
+def restrict(detector: Detector[Any], owns: Callable[[str], bool]) -> Detector[Any]:
+    """`detector` seen through one partition; a subclass per detector so `name` and `key_kind` stay class-level."""
+    cls = type(
+        f"{type(detector).__name__}OnPartition",
+        (PartitionDetector,),
+        {"name": detector.name, "key_kind": detector.key_kind},
+    )
+    restricted: Detector[Any] = cls(detector, owns)
+    return restricted
+
+
+@dataclass
+class PartitionEngine:
+    """One partition's engine, its table-backed stores, and when it last saw an event (for the idle clock)."""
+
+    engine: Engine
+    stores: list[TableStore]
+    last_event_clock: float
+    watermark_at_last_event: datetime | None
+
+
+@dataclass(frozen=True)
+class IdleClock:
+    """Processing-time fallback: a partition quiet for `idle_after_s` moves its watermark at `rate` times wall time."""
+
+    idle_after_s: float
+    rate: float
+
+    def watermark(self, engine: PartitionEngine, now: float) -> datetime | None:
+        quiet = now - engine.last_event_clock
+        base = engine.watermark_at_last_event
+        if base is None or quiet < self.idle_after_s:
+            return None
+        return base + timedelta(seconds=quiet * self.rate)
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    item: Parsed
+    error: Exception
+
+
+class PartitionedEngines:
+    """The engines for one key kind on this worker: one per partition it holds, created on first use.
+
+    Created lazily, after Faust has recovered the partition's tables, so a replacement worker starts from
+    the restored state; `Engine.__init__` rebuilds the deadlines from it.
+    """
+
+    def __init__(
+        self,
+        config: OpswardenConfig,
+        detectors: Sequence[Detector[Any]],
+        tables: Mapping[str, MutableMapping[str, bytes]],
+        watermarks: MutableMapping[str, bytes],
+        partitions: int,
+        shared: SharedState,
+        clock: IdleClock,
+    ) -> None:
+        self.config = config
+        self.detectors = detectors
+        self.tables = tables
+        self.watermarks = watermarks
+        self.partitions = partitions
+        self.shared = shared
+        self.clock = clock
+        self.engines: dict[int, PartitionEngine] = {}
+
+    def engine_for(self, partition: int) -> PartitionEngine:
+        found = self.engines.get(partition)
+        if found is None:
+            found = self.engines[partition] = self._restore(partition)
+        return found
+
+    def _restore(self, partition: int) -> PartitionEngine:
+        def owns(key: str) -> bool:
+            return route(key, self.partitions) == partition
+
+        detectors = [restrict(detector, owns) for detector in self.detectors]
+        stores = {d.name: TableStore(self.tables[d.name], d, owns) for d in detectors}
+        engine = Engine(self.config, detectors, context=self.shared.context(self.config), stores=dict(stores))
+        saved = self.watermarks.get(str(partition))
+        watermark = None
+        if saved is not None:
+            marks = orjson.loads(saved)
+            engine.context.watermark = _time(marks.get("watermark"))
+            engine.max_event_time = _time(marks.get("max_event_time"))
+            watermark = engine.context.watermark
+        return PartitionEngine(engine, list(stores.values()), time.monotonic(), watermark)
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        for partition in partitions:
+            self.engines.pop(partition, None)
+
+    def handle(self, partition: int, message: RoutedMessage) -> tuple[Outputs, list[ItemFailure]]:
+        """Process one routed message; must run inside stream iteration (state is written back to tables)."""
+        holder = self.engine_for(partition)
+        engine = holder.engine
+        out = Outputs()
+        failures: list[ItemFailure] = []
+        for item in message.items:
+            try:
+                out.extend(engine.process(item))
+            except Exception as exc:  # one bad item must not stop the partition
+                failures.append(ItemFailure(item, exc))
+        now = time.monotonic()
+        if engine.max_event_time is not None and message.items:
+            holder.last_event_clock = now
+            holder.watermark_at_last_event = engine.context.watermark
+        elif message.tick:
+            idle_watermark = self.clock.watermark(holder, now)
+            if idle_watermark is not None:
+                released = engine.advance(idle_watermark)
+                released.findings = [engine.suppressor.apply(finding) for finding in released.findings]
+                out.extend(released)
+        for store in holder.stores:
+            store.write_back()
+        self.watermarks[str(partition)] = orjson.dumps(
+            {"watermark": _iso(engine.context.watermark), "max_event_time": _iso(engine.max_event_time)}
+        )
+        return out, failures
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _where(message: SourceMessage) -> tuple[str, int, int]:
+    return message.topic, message.partition, message.offset
+
+
+def _chunks(encoded: list[bytes]) -> Iterable[list[bytes]]:
+    chunk: list[bytes] = []
+    size = 0
+    for item in encoded:
+        if chunk and size + len(item) > MAX_ROUTED_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item) + 1
+    if chunk:
+        yield chunk

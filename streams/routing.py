@@ -1,0 +1,73 @@
+"""Repartition messages: parsed items routed to the partition that owns their detector keys.
+
+A message on a repartition topic (`opswarden.by-principal`, `opswarden.by-target`) is one of:
+
+- a batch of canonical items (JSON array under `items`), all routed to that message's partition;
+- an authorization notice (`authorization`), broadcast to every principal partition so that each
+  engine can revisit its open work (retro-approved emergencies);
+- a tick (`tick`), which lets a quiet partition's watermark move on processing time.
+
+Routing is by a stable hash of the detector key, the same one `TableStore` uses to find a partition's keys.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+from models.authorization import AuthorizationRecord
+from models.events import ActionEvent, AlertEvent, ChangeEvent
+from models.parsers.base import Parsed
+
+MODEL_BY_KIND: dict[str, type[BaseModel]] = {
+    "change": ChangeEvent,
+    "aiops.action": ActionEvent,
+    "alert": AlertEvent,
+    "authorization": AuthorizationRecord,
+}
+TICK = orjson.dumps({"tick": True})
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition that owns a detector key: crc32, stable across processes and Python versions."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+def encode_item(item: Parsed) -> bytes:
+    return item.model_dump_json(exclude_none=True).encode()
+
+
+def decode_item(data: dict[str, Any]) -> Parsed:
+    model = MODEL_BY_KIND[data.get("kind", "change")]
+    return model.model_validate(data)  # type: ignore[return-value]
+
+
+def items_message(encoded: Sequence[bytes]) -> bytes:
+    """A batch from items already encoded once by `encode_item` (an item may go to two topics)."""
+    return b'{"items":[' + b",".join(encoded) + b"]}"
+
+
+def authorization_notice(record: AuthorizationRecord) -> bytes:
+    return b'{"authorization":' + encode_item(record) + b"}"
+
+
+@dataclass(frozen=True)
+class RoutedMessage:
+    """A decoded repartition message: items to process, or a tick (no items)."""
+
+    items: list[Parsed]
+    tick: bool = False
+
+
+def decode_message(value: bytes) -> RoutedMessage:
+    data = orjson.loads(value)
+    if "items" in data:
+        return RoutedMessage([decode_item(item) for item in data["items"]])
+    if "authorization" in data:
+        return RoutedMessage([decode_item(data["authorization"])])
+    return RoutedMessage([], tick=bool(data.get("tick")))

@@ -1,0 +1,65 @@
+"""`opswarden worker`: Faust's worker command around opswarden's app, against any Kafka cluster.
+
+Every argument is passed to `faust worker` (`--loglevel`, `--web-port`, ...). Faust starts its web server
+even when the app disables it, so `--without-web` is added unless `--with-web` is given.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import click
+import yaml
+
+from models.registry import WorkflowRegistry
+from streams import metrics
+from streams.agents import register_agents
+from streams.app import Runtime, build_runtime
+from streams.config_loader import load_config_file
+from streams.outputs import OutputProducer
+from streams.processing import workflow_message
+from streams.settings import Settings
+
+
+def seed_registry(settings: Settings, path: Path) -> int:
+    """Publish the registry YAML to the compacted registry topic, one workflow per message keyed by name."""
+    registry = WorkflowRegistry.model_validate(yaml.safe_load(path.read_text()) or {})
+    producer = OutputProducer(settings)
+    for workflow in registry.workflows:
+        producer.produce(settings.topics.name("registry"), workflow_message(workflow), workflow.name)
+    producer.close()
+    return len(registry.workflows)
+
+
+def prepare_worker(settings: Settings) -> Runtime:
+    """The runtime with its agents, the registry seeded and metrics served: everything but the event loop."""
+    config = load_config_file(settings.config_file)
+    runtime = build_runtime(settings, config)
+    register_agents(runtime)
+    if settings.registry_file is not None:
+        seed_registry(settings, settings.registry_file)
+    metrics.install_faust_sensors(runtime.app)
+    metrics.set_build_info(version("opswarden"), config)
+    if settings.metrics_port:
+        metrics.serve_metrics(settings.metrics_port, host="127.0.0.1" if _loopback(settings) else "0.0.0.0")
+    return runtime
+
+
+def _loopback(settings: Settings) -> bool:
+    return all(host.strip().startswith(("127.", "localhost")) for host in settings.bootstrap_servers.split(","))
+
+
+@click.command(
+    "worker",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.argument("faust_args", nargs=-1, type=click.UNPROCESSED)
+def worker_command(faust_args: tuple[str, ...]) -> None:
+    """Run a worker (settings from OPSWARDEN_* variables; FAUST_ARGS go to `faust worker`)."""
+    runtime = prepare_worker(Settings())
+    web = "--with-web" in faust_args or "--help" in faust_args
+    sys.argv = ["opswarden worker", "worker", *faust_args, *([] if web else ["--without-web"])]
+    runtime.app.main()
