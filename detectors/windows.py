@@ -71,7 +71,9 @@ def contains(window: Window | None, moment: datetime, skew: timedelta) -> bool:
     if window is None:
         return True
     if isinstance(window, FixedWindow):
-        return window.start - skew <= moment <= window.end + skew
+        start, end = window.bounds
+        at, slack = moment.timestamp(), skew.total_seconds()
+        return start - slack <= at <= end + slack
     return any(i.start - skew <= moment <= i.end + skew for i in intervals_near(window, moment))
 
 

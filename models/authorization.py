@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
@@ -43,6 +44,11 @@ class FixedWindow(Frozen):
         if self.end < self.start:
             raise ValueError("window end is before its start")
         return self
+
+    @cached_property
+    def bounds(self) -> tuple[float, float]:
+        """Start and end as epoch seconds: the judge compares these on every candidate of every change."""
+        return self.start.timestamp(), self.end.timestamp()
 
 
 class RecurringWindow(Frozen):

@@ -3,30 +3,38 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from fnmatch import translate
 from functools import lru_cache
 
+_WILDCARDS = re.compile(r"[*?\[]")
 
-@lru_cache(maxsize=65536)
-def _compiled(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    return re.compile(translate(pattern), re.IGNORECASE if ignore_case else 0)
+
+@lru_cache(maxsize=131072)
+def matcher(pattern: str, ignore_case: bool = False) -> Callable[[str], bool]:
+    """A compiled test for one glob: `*` alone, a literal, or a regex; cached, as patterns repeat."""
+    if pattern == "*":
+        return lambda value: True
+    if _WILDCARDS.search(pattern) is None:
+        if ignore_case:
+            folded = pattern.casefold()
+            return lambda value: value.casefold() == folded
+        return pattern.__eq__
+    regex = re.compile(translate(pattern), re.IGNORECASE if ignore_case else 0)
+    return lambda value: regex.match(value) is not None
 
 
 def glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     """fnmatch-style `*`, `?` and `[...]`; `*` crosses `/` and `:` so `arn:aws:iam::*` means what it says."""
-    if pattern == "*":
-        return True
-    if not any(ch in pattern for ch in "*?["):
-        return pattern.lower() == value.lower() if ignore_case else pattern == value
-    return _compiled(pattern, ignore_case).match(value) is not None
+    return matcher(pattern, ignore_case)(value)
 
 
 def any_match(patterns: tuple[str, ...] | list[str], value: str, *, ignore_case: bool = False) -> bool:
-    return any(glob_match(p, value, ignore_case=ignore_case) for p in patterns)
+    return any(matcher(pattern, ignore_case)(value) for pattern in patterns)
 
 
 def is_literal(pattern: str) -> bool:
-    return not any(ch in pattern for ch in "*?[")
+    return _WILDCARDS.search(pattern) is None
 
 
 def literal_prefix(pattern: str) -> str:
