@@ -44,6 +44,8 @@ ALWAYS_CHANGES: frozenset[str] = frozenset(
     {
         "iam:passrole", "kms:schedulekeydeletion", "s3:putobject", "ec2:runinstances",
         "iam:uploadsshpublickey", "iam:uploadservercertificate",
+        # CloudTrail remediation calls whose verb is not a mutating one: run commands, fail a database over.
+        "ssm:sendcommand", "rds:failoverdbcluster", "rds:failoverglobalcluster",
     }
 )  # fmt: skip
 
