@@ -110,10 +110,12 @@ def decode_documents(data: bytes, limits: LimitsConfig, *, as_yaml: bool = False
 
 
 def unwrap(document: Any) -> Iterator[Any]:
-    """Records from a delivery envelope (`Records`, `records`, EventList, array) or the record itself."""
+    """Records from a delivery envelope (`Records`, `records`, EventList, EventBridge, array) or the record itself."""
     if isinstance(document, list):
         for element in document:
             yield from unwrap(element)
+    elif isinstance(document, dict) and document.get("detail-type") == "AWS API Call via CloudTrail":
+        yield document.get("detail")  # EventBridge wraps one CloudTrail record
     elif isinstance(document, dict) and isinstance(document.get("Records"), list):
         yield from document["Records"]
     elif isinstance(document, dict) and isinstance(document.get("records"), list) and "receiver" not in document:

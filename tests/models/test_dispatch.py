@@ -1,0 +1,89 @@
+"""Envelope unwrapping, limits and time parsing shared by every parser."""
+
+from __future__ import annotations
+
+import gzip
+
+import orjson
+import pytest
+
+from models.config import LimitsConfig
+from models.parsers import parse_document
+from models.parsers.base import ParseContext
+from models.rejection import RejectReason
+from models.timeutil import parse_time
+
+RECORD = {
+    "eventVersion": "1.08",
+    "eventID": "ev-1",
+    "eventTime": "2026-06-01T12:00:00Z",
+    "eventSource": "ec2.amazonaws.com",
+    "eventName": "RebootInstances",
+    "awsRegion": "eu-west-1",
+    "recipientAccountId": "111122223333",
+    "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/ops", "accountId": "111122223333"},
+}
+
+
+def reasons(data: bytes, limits: LimitsConfig | None = None) -> list[RejectReason]:
+    return [r.reason for r in parse_document(data, ParseContext(), limits=limits).rejections]
+
+
+def test_eventbridge_envelope_is_unwrapped() -> None:
+    wrapped = {"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2", "detail": RECORD}
+    (event,) = parse_document(orjson.dumps(wrapped), ParseContext()).items
+    assert event.event_id == "ev-1"
+
+
+def test_json_lines_with_one_bad_line_keep_the_good_ones() -> None:
+    data = orjson.dumps(RECORD) + b"\n{not json\n" + orjson.dumps({**RECORD, "eventID": "ev-2"}) + b"\n"
+    result = parse_document(data, ParseContext())
+    assert [e.event_id for e in result.items] == ["ev-1", "ev-2"]
+    assert [r.reason for r in result.rejections] == [RejectReason.NOT_JSON]
+
+
+def test_gzip_is_read_and_a_gzip_bomb_is_refused() -> None:
+    assert len(parse_document(gzip.compress(orjson.dumps(RECORD)), ParseContext()).items) == 1
+    bomb = gzip.compress(b" " * 2_000_000)
+    assert reasons(bomb, LimitsConfig(max_document_bytes=1_000_000)) == [RejectReason.TOO_LARGE]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"\x00\xff\xfe binary", RejectReason.NOT_JSON),
+        (b"[" * 100 + b"]" * 100, RejectReason.TOO_DEEP),
+        (b'"just a string"', RejectReason.WRONG_SHAPE),
+        (b'{"hello": "world"}', RejectReason.UNKNOWN_SOURCE),
+        (b"x" * 2_000, RejectReason.TOO_LARGE),
+    ],
+)
+def test_junk_is_rejected_with_a_reason(data: bytes, reason: RejectReason) -> None:
+    assert reasons(data, LimitsConfig(max_document_bytes=1_000)) == [reason]
+
+
+def test_too_many_records_in_one_document_are_cut_with_a_reason() -> None:
+    data = orjson.dumps({"Records": [{**RECORD, "eventID": f"e{i}"} for i in range(5)]})
+    result = parse_document(data, ParseContext(), limits=LimitsConfig(max_records_per_document=3))
+    assert len(result.items) == 3
+    assert [r.reason for r in result.rejections] == [RejectReason.TOO_LARGE]
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("2026-06-01T12:00:00Z", "2026-06-01T12:00:00+00:00"),
+        ("2026-06-01T14:00:00+02:00", "2026-06-01T12:00:00+00:00"),
+        ("2026-06-01 12:00:00.123456789", "2026-06-01T12:00:00.123456+00:00"),
+        ("2026-06-01T12:00:00.5-0130", "2026-06-01T13:30:00.500000+00:00"),
+        (1780315200000, "2026-06-01T12:00:00+00:00"),
+    ],
+)
+def test_times_in_every_shape_sources_emit(text: object, iso: str) -> None:
+    assert parse_time(text).isoformat() == iso
+
+
+@pytest.mark.parametrize("text", ["yesterday", "9999-12-31T23:59:59-23:59", "2026-13-01T00:00:00Z", True, None])
+def test_unparseable_times_raise_value_error_only(text: object) -> None:
+    with pytest.raises(ValueError, match=r"time|unparseable"):
+        parse_time(text)
