@@ -111,8 +111,11 @@ class FanOut:
 
     def add(self, actor: str, action: str, target: str, at: float) -> None:
         seen = self.recent.setdefault(f"{actor}\x1f{action}", deque(maxlen=self.cap))
-        if not any(t == target for _, t in seen):
-            seen.append((at, target))
+        for entry in seen:
+            if entry[1] == target:
+                seen.remove(entry)
+                break
+        seen.append((at, target))
 
     def targets(self, actor: str, action: str, at: float) -> int:
         seen = self.recent.get(f"{actor}\x1f{action}", ())
@@ -150,7 +153,8 @@ class RemediationLoopDetector(Detector[LoopState]):
             return (item.target,) if item.status is AlertStatus.FIRING and item.target else ()
         if isinstance(item, ChangeEvent) and item.is_production_change:
             kind = item.principal.kind
-            if kind in self.settings.automation_kinds or kind is PrincipalKind.UNKNOWN:
+            automated = kind in self.settings.automation_kinds or kind is PrincipalKind.UNKNOWN
+            if automated and any_match(self.settings.audit_actions, item.action, ignore_case=True):
                 return tuple(r for r in item.resources[:MAX_TARGETS_PER_CHANGE] if self._judged(item.action, r))
         return ()
 
@@ -267,7 +271,7 @@ class RemediationLoopDetector(Detector[LoopState]):
         workflow = ctx.registry.workflow_for(item.principal.identities())
         if workflow is None and item.principal.kind not in self.settings.automation_kinds:
             return None
-        action = item.action
+        action = _signature(item.action, item.resources, key)
         replicas = item.details.get("replicas")
         if isinstance(replicas, int) and not isinstance(replicas, bool):
             previous, state.replicas = state.replicas, replicas
@@ -307,17 +311,24 @@ class RemediationLoopDetector(Detector[LoopState]):
     def _repeat(self, key: str, state: LoopState, series: Series, occurrence: Occurrence) -> bool:
         """Count the occurrence; True when the floor is met and the learned baseline agrees."""
         cfg, at = self.settings, occurrence.at
-        if series.times:
-            gap = at - series.times[-1]
-            if state.episode is None and gap > 0:
-                series.gaps.update(log_gap(gap), cfg.fading_factor)
+        gap = at - series.times[-1] if series.times else 0.0
         series.times = _recent(series.times, at, self.window, 2 * cfg.min_repetitions)
         self.fanout.add(series.actor, series.action, key, at)
+        warm = series.gaps.n >= cfg.warmup_gaps
+        unusual = warm and len(series.times) > 1 and self._gap_score(series) <= -cfg.z_threshold
+        # A loop's gaps are not learned (while an episode is open, or when a warm baseline finds them short),
+        # so a loop cannot teach itself normal.
+        if (
+            gap > 0
+            and state.episode is None
+            and not (warm and series.gaps.z(log_gap(gap), cfg.min_log_std) <= -cfg.z_threshold)
+        ):
+            series.gaps.update(log_gap(gap), cfg.fading_factor)
         if len(series.times) < cfg.min_repetitions:
             return False
         if self.fanout.targets(series.actor, series.action, at) >= cfg.fanout_targets:
             return False
-        return series.gaps.n < cfg.warmup_gaps or self._gap_score(series) <= -cfg.z_threshold
+        return not warm or unusual
 
     def _gap_score(self, series: Series) -> float:
         recent = [log_gap(b - a) for a, b in zip(series.times, series.times[1:], strict=False)]
@@ -339,7 +350,7 @@ class RemediationLoopDetector(Detector[LoopState]):
         """(pair index, +1 or -1) for an action named in `inverse_pairs`; scale directions count as up/down."""
         if action in self._polarity:
             return self._polarity[action]
-        name = action
+        name = action.split("@", 1)[0]
         if "#" in action:
             direction = action.rsplit("#", 1)[1].split(":", 1)[0]
             name = f"scale:{direction}"
@@ -485,6 +496,13 @@ def _unmapped(episode: Episode) -> dict[str, Any]:
 
 def _latest_trigger(state: LoopState) -> str | None:
     return max(state.fixed, key=lambda fp: state.fixed[fp][0]) if state.fixed else None
+
+
+def _signature(action: str, resources: tuple[str, ...], target: str) -> str:
+    """An audited action with the other resources it named: attaching three policies to one role is three
+    actions, attaching the same one three times is a repetition."""
+    others = sorted(r for r in resources if r != target)
+    return f"{action}@{','.join(others)}" if others else action
 
 
 def _recent(times: list[float], at: float, span: float, keep: int) -> list[float]:

@@ -31,6 +31,19 @@ def _default_inverse_pairs() -> tuple[tuple[str, str], ...]:
     )
 
 
+def _default_audit_actions() -> tuple[str, ...]:
+    return (
+        "k8s:delete:pods", "k8s:*:deployments*", "k8s:*:statefulsets*", "k8s:*:daemonsets*", "k8s:*:replicasets*",
+        "k8s:*:horizontalpodautoscalers", "k8s:*:networkpolicies", "k8s:*:*rolebindings", "k8s:*:configmaps",
+        "ec2:Reboot*", "ec2:Start*", "ec2:Stop*", "ec2:Terminate*", "ec2:*SecurityGroup*", "ec2:*Route*",
+        "ec2:*NetworkAcl*", "autoscaling:*", "ecs:UpdateService", "rds:Reboot*", "rds:Failover*",
+        "lambda:Put*Concurrency", "iam:Attach*", "iam:Detach*", "iam:Put*Policy", "iam:Delete*Policy",
+        "iam:AddUserToGroup", "iam:RemoveUserFromGroup", "gcp:*firewalls*", "gcp:*instances.reset",
+        "gcp:*instances.stop", "gcp:*instances.start", "gcp:*SetIamPolicy", "microsoft.network/*",
+        "microsoft.compute/virtualmachines/restart/action", "microsoft.authorization/roleassignments/*", "scale:*",
+    )  # fmt: skip
+
+
 class LoopConfig(Section):
     """remediation_loop: floors per signal, the learned inter-arrival baseline, the inverse-action table."""
 
@@ -50,6 +63,11 @@ class LoopConfig(Section):
         description="Action globs and their inverses; bare words match the operation verb (create/delete).",
     )
     automation_kinds: tuple[PrincipalKind, ...] = (PrincipalKind.MACHINE, PrincipalKind.SERVICE)
+    audit_actions: tuple[str, ...] = Field(
+        default_factory=_default_audit_actions,
+        description="Audit-log action globs that remediate or fight (AIOps actions always count); routine "
+        "writes such as s3:PutObject are not loops.",
+    )
     ignore_actions: tuple[str, ...] = Field(default=(), description="Action globs never treated as loops.")
     ignore_targets: tuple[str, ...] = Field(default=(), description="Target globs never treated as loops.")
     max_series: int = Field(default=8, ge=1, description="Per target: (actor, action) series kept; oldest go.")
