@@ -45,8 +45,6 @@ from models.rejection import RejectReason
 if TYPE_CHECKING:
     from faust.types import AppT
 
-#: The port every worker serves /metrics on unless configured otherwise (9464: the OpenTelemetry Prometheus port).
-DEFAULT_METRICS_PORT = 9464
 #: Prefix of Faust's own sensor metrics, so that every series a worker exports starts with `opswarden_`.
 FAUST_METRICS_PREFIX = "opswarden_faust"
 #: Sources with their own label value; anything else is counted as `other` so a label cannot grow unbounded.
@@ -97,8 +95,8 @@ END_TO_END_LAG = Histogram(
 )
 PROCESSING_LATENCY = Histogram(
     "opswarden_processing_latency_seconds",
-    "Wall-clock time to parse and judge one consumed message, by source.",
-    ["source"],
+    "Wall-clock time to parse and judge one batch of consumed messages, by source topic.",
+    ["topic"],
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
     registry=REGISTRY,
 )
@@ -195,9 +193,9 @@ def record_outputs(outputs: Outputs, now: datetime) -> None:
         END_TO_END_LAG.labels(finding_type).observe(max(0.0, now_seconds - finding.time / 1000))
 
 
-def record_processing(source: str, seconds: float) -> None:
-    """Observe the wall-clock time one message took from consumption to its outputs."""
-    PROCESSING_LATENCY.labels(source_label(source)).observe(seconds)
+def record_processing(topic: str, seconds: float) -> None:
+    """Observe the wall-clock time one batch of messages from `topic` took from consumption to its outputs."""
+    PROCESSING_LATENCY.labels(topic).observe(seconds)
 
 
 _evictions_seen: WeakKeyDictionary[Engine, TallyCounter[str]] = WeakKeyDictionary()
@@ -276,8 +274,8 @@ def install_faust_sensors(app: AppT) -> None:
     app.monitor = PrometheusMonitor(metrics=_faust_metrics())
 
 
-def serve_metrics(port: int = DEFAULT_METRICS_PORT, host: str = "0.0.0.0") -> WSGIServer:
-    """Serve `REGISTRY` at http://host:port/metrics from a daemon thread.
+def serve_metrics(port: int, host: str) -> WSGIServer:
+    """Serve `REGISTRY` at http://host:port/metrics from a daemon thread (the port: `Settings.metrics_port`).
 
     Port 0 picks a free port: read it back from `server.server_port`. Stop with `shutdown()` then `server_close()`.
     """

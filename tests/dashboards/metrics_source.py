@@ -130,8 +130,8 @@ def _feed(engine: Engine, items: list[Parsed]) -> None:
         began = time.perf_counter()
         outputs = engine.process(item)
         metrics.record_outputs(outputs, _publish_time(engine))
-        source = "aiops" if isinstance(item, ActionEvent) else "cloudtrail"
-        metrics.record_processing(source, time.perf_counter() - began)
+        topic = "aiops.actions" if isinstance(item, ActionEvent) else "audit.cloudtrail"
+        metrics.record_processing(topic, time.perf_counter() - began)
 
 
 def _publish_time(engine: Engine) -> datetime:
