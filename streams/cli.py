@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from streams.evaluate_command import evaluate_command
 from streams.parse_command import parse_command
 from streams.replay_command import replay_command
 from streams.send_command import send_command
@@ -22,3 +23,4 @@ main.add_command(replay_command)
 main.add_command(topics_command)
 main.add_command(worker_command)
 main.add_command(send_command)
+main.add_command(evaluate_command)
