@@ -37,6 +37,7 @@ class TypeScore:
     found: int = 0
     findings: int = 0
     matched: int = 0
+    duplicates: int = 0
     detect_seconds: list[float] = field(default_factory=list)
     detected_at: list[int] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
@@ -57,6 +58,7 @@ class TypeScore:
             "found": self.found,
             "findings": self.findings,
             "matched": self.matched,
+            "duplicates": self.duplicates,
             "recall": round(self.recall, 4),
             "precision": round(self.precision, 4),
             "median_detect_seconds": median(self.detect_seconds) if self.detect_seconds else None,
@@ -125,6 +127,8 @@ def evaluate(seed: int = 7, size: int = 1, config: OpswardenConfig | None = None
             score.false_positives.append(f"{subject}: {finding.message}")
             continue
         score.matched += 1
+        if id(owner) in first_match:
+            score.duplicates += 1
         first_match.setdefault(id(owner), finding)
     loop_detected_at: dict[str, list[int]] = defaultdict(list)
     agreeing = loops_found = 0

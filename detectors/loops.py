@@ -14,7 +14,7 @@ State lives per target and holds one small series per (actor, action) — the ac
   same target, `min_refires` times within `ineffective_window`.
 
 The finding's subject is the target; it opens once, grows (Update) while automation keeps touching the
-target, and closes after `quiet_period` without activity.
+target, and closes after `quiet_period` (or two loop periods, if longer) without activity.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from statistics import median
 from typing import Any
 
@@ -173,7 +174,7 @@ class RemediationLoopDetector(Detector[LoopState]):
     def deadline(self, state: LoopState) -> datetime | None:
         if state.episode is None:
             return None
-        return moment(state.episode.last_time) + self.settings.quiet_period
+        return moment(state.episode.last_time + self.quiet(state.episode))
 
     def encode_state(self, state: LoopState) -> bytes:
         return orjson.dumps(
@@ -235,11 +236,15 @@ class RemediationLoopDetector(Detector[LoopState]):
 
     def on_watermark(self, key: str, state: LoopState, watermark: datetime, ctx: DetectionContext) -> Outputs:
         episode = state.episode
-        if episode is None or watermark < moment(episode.last_time) + self.settings.quiet_period:
+        if episode is None or watermark < moment(episode.last_time + self.quiet(episode)):
             return Outputs()
         episode.close()
         state.episode = None
         return self._emit(key, episode, Activity.CLOSE)
+
+    def quiet(self, episode: Episode) -> float:
+        """Seconds without activity that end an episode: `quiet_period`, or two loop periods for a slow loop."""
+        return max(self.settings.quiet_period.total_seconds(), 2 * (episode.facts.get("period_seconds") or 0.0))
 
     # -- signals ----------------------------------------------------------------------------------
 
@@ -391,7 +396,7 @@ class RemediationLoopDetector(Detector[LoopState]):
     ) -> Outputs:
         episode = state.episode
         if episode is not None:
-            if at - episode.last_time > self.settings.quiet_period.total_seconds():
+            if at - episode.last_time > self.quiet(episode):
                 return Outputs()  # the quiet-period timer closes it first
             remember(episode.facts["related"], event_id)
             if episode.grow(at, episode.count + 1):
@@ -399,9 +404,15 @@ class RemediationLoopDetector(Detector[LoopState]):
             return Outputs()
         if signal is None:
             return Outputs()
-        count = self._count(state, signal, series, facts.get("trigger"))
+        trigger = facts.get("trigger")
+        count = self._count(state, signal, series, trigger)
         state.episode = episode = Episode.open(key, event_id, at, count=count)
-        episode.facts = {**facts, "loop_kind": signal, "related": [event_id], **self._explain(state, signal, series)}
+        episode.facts = {
+            **facts,
+            "loop_kind": signal,
+            "related": [event_id],
+            **self._explain(state, signal, series, trigger),
+        }
         episode.facts["trigger"] = episode.facts.get("trigger") or _latest_trigger(state)
         return self._emit(key, episode, Activity.CREATE)
 
@@ -412,14 +423,19 @@ class RemediationLoopDetector(Detector[LoopState]):
             return len(state.fixed[trigger][2]) if trigger in state.fixed else self.settings.min_refires
         return len(series.times) if series else self.settings.min_repetitions
 
-    def _explain(self, state: LoopState, signal: str, series: Series | None) -> dict[str, Any]:
+    def _explain(self, state: LoopState, signal: str, series: Series | None, trigger: str | None) -> dict[str, Any]:
         cfg = self.settings
         out: dict[str, Any] = {}
-        if series is not None and len(series.times) > 1:
-            gaps = [b - a for a, b in zip(series.times, series.times[1:], strict=False)]
-            out["period_seconds"] = round(median(gaps), 3)
+        if series is not None:
             out["actor"] = series.actor
             out["series_action"] = series.action
+        times = {
+            "repetition": series.times if series else [],
+            "flip_flop": state.flips,
+            "ineffective": state.fixed[trigger][2] if trigger in state.fixed else [],
+        }[signal]
+        if len(times) > 1:
+            out["period_seconds"] = round(median(b - a for a, b in pairwise(times)), 3)
         if series is not None and series.gaps.n:
             out["baseline"] = {
                 "period_seconds": round(math.exp(series.gaps.mean), 3),
@@ -447,7 +463,7 @@ class RemediationLoopDetector(Detector[LoopState]):
         at = None
         if activity is Activity.CLOSE:
             message = f"{_title(kind)} on {key} stopped after {episode.count} occurrences"
-            at = episode.last_time + self.settings.quiet_period.total_seconds()
+            at = episode.last_time + self.quiet(episode)
         baseline = facts.get("baseline") or {}
         spec = episode.spec(
             FINDING,

@@ -31,9 +31,9 @@ def evaluate_command(seed: int, size: int, config_path: str | None) -> None:
     """Replay the seeded scenario through the online detectors and score them against its ground truth."""
     config = load_config_file(Path(config_path) if config_path else None)
     result = evaluate(seed=seed, size=size, config=config)
-    console = Console()
+    console = Console(width=max(Console().width, 110))
     table = Table(title=f"online detectors, seed {seed}, size {size}: {result.items} items")
-    for column in ("finding type", "labels", "findings", "precision", "recall", "median TTD", "max TTD"):
+    for column in ("finding type", "labels", "findings", "duplicates", "precision", "recall", "median TTD", "max TTD"):
         table.add_column(column, justify="left" if column == "finding type" else "right", no_wrap=True)
     for score in result.scores.values():
         detect = score.detect_seconds
@@ -41,6 +41,7 @@ def evaluate_command(seed: int, size: int, config_path: str | None) -> None:
             score.finding_type,
             str(score.labels),
             str(score.findings),
+            str(score.duplicates),
             f"{score.precision:.3f}",
             f"{score.recall:.3f}",
             _duration(median(detect) if detect else None),
