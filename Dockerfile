@@ -1,0 +1,27 @@
+# opswarden worker image: the `opswarden` command (worker, topics, send, replay) on Python 3.11.
+# The install steps are the README's (docs/install.md, between the `install` markers); a test keeps them equal.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /opt/opswarden
+COPY pyproject.toml README.md ./
+COPY models ./models
+COPY detectors ./detectors
+COPY streams ./streams
+
+RUN python -m pip install --upgrade pip==25.3
+RUN python -m pip install .
+
+RUN useradd --system --home-dir /var/lib/opswarden --create-home opswarden
+USER opswarden
+WORKDIR /var/lib/opswarden
+ENV OPSWARDEN_DATA_DIR=/var/lib/opswarden
+
+# Prometheus metrics (OPSWARDEN_METRICS_PORT).
+EXPOSE 9464
+ENTRYPOINT ["opswarden"]
+CMD ["worker"]
