@@ -199,7 +199,7 @@ def parse_rrule(value: Any, dtstart: datetime, zone: str, where: str) -> str:
         raise ParseError(RejectReason.INVALID_VALUE, f"{where} is longer than {_MAX_RRULE_LENGTH} characters")
     if "\n" in raw or "\r" in raw:
         raise ParseError(RejectReason.INVALID_VALUE, f"{where}: one RRULE line only; the start goes in dtstart")
-    rule = raw[len("RRULE:") :] if raw.upper().startswith("RRULE:") else raw
+    rule = (raw[len("RRULE:") :] if raw.upper().startswith("RRULE:") else raw).strip().upper()
     _check_rrule_bounds(_rrule_parts(rule, where), where)
     try:
         built = rrulestr(rule, dtstart=dtstart.replace(tzinfo=ZoneInfo(zone)))

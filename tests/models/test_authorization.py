@@ -288,3 +288,9 @@ def test_type_swapped_fields_never_raise(path: str, value: Any) -> None:
 def test_rrule_junk_never_raises(rule: str) -> None:
     result = run(auth(window={**RECURRING, "rrule": rule}))
     assert all(r.reason is not RejectReason.PROCESSING_ERROR for r in result.rejections)
+
+
+def test_rrule_is_stored_upper_case_without_prefix() -> None:
+    window = one(auth(window={**RECURRING, "rrule": " rrule:freq=weekly;byday=su "})).window
+    assert isinstance(window, RecurringWindow)
+    assert window.rrule == "FREQ=WEEKLY;BYDAY=SU"
