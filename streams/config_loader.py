@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
 
 from models.config import ConfigError, OpswardenConfig, load_config
 from models.registry import WorkflowRegistry
+from models.registry_loader import parse_registry
 
 
 def load_config_file(path: Path | None) -> OpswardenConfig:
@@ -27,10 +27,7 @@ def load_config_file(path: Path | None) -> OpswardenConfig:
 def load_registry_file(path: Path) -> WorkflowRegistry:
     """The workflow registry YAML (`workflows:` list) at `path`."""
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
-    try:
-        return WorkflowRegistry.model_validate(data or {})
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: invalid registry: {exc}") from exc
+    return parse_registry(data)

@@ -92,7 +92,7 @@ def decode_documents(data: bytes, limits: LimitsConfig, *, as_yaml: bool = False
     if as_yaml:
         try:
             return [yaml.safe_load(data)]
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:  # PyYAML raises all of these
             raise ParseError(RejectReason.NOT_JSON, f"not YAML: {str(exc)[:200]}") from exc
     try:
         return [orjson.loads(data)]

@@ -87,3 +87,9 @@ def test_times_in_every_shape_sources_emit(text: object, iso: str) -> None:
 def test_unparseable_times_raise_value_error_only(text: object) -> None:
     with pytest.raises(ValueError, match=r"time|unparseable"):
         parse_time(text)
+
+
+@pytest.mark.parametrize("text", [b"a: 2026-02-30\n", b"a: !!int x\n", b"a: [unclosed\n"])
+def test_bad_yaml_is_rejected_not_raised(text: bytes) -> None:
+    result = parse_document(text, ParseContext(), as_yaml=True)
+    assert [r.reason for r in result.rejections] == [RejectReason.NOT_JSON]
