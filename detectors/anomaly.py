@@ -100,7 +100,13 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
         return ActivityState(*values)
 
     def on_item(self, key: str, state: ActivityState, item: Parsed, ctx: DetectionContext) -> Outputs:
+        """An event past the open episode's deadline closes it first (the watermark may lag behind)."""
         assert isinstance(item, ChangeEvent)
+        out = self.on_watermark(key, state, item.event_time, ctx)
+        out.extend(self._step(key, state, item))
+        return out
+
+    def _step(self, key: str, state: ActivityState, item: ChangeEvent) -> Outputs:
         at = epoch(item.event_time)
         state.last_seen = at if state.last_seen is None else max(state.last_seen, at)
         index = int(at // self.width)

@@ -130,7 +130,13 @@ class PermissionCreepDetector(Detector[CreepState]):
     # -- events -----------------------------------------------------------------------------------
 
     def on_item(self, key: str, state: CreepState, item: Parsed, ctx: DetectionContext) -> Outputs:
+        """An event past the open episode's quiet deadline closes it first (the watermark may lag behind)."""
         assert isinstance(item, ChangeEvent)
+        out = self.on_watermark(key, state, item.event_time, ctx)
+        out.extend(self._step(key, state, item, ctx))
+        return out
+
+    def _step(self, key: str, state: CreepState, item: ChangeEvent, ctx: DetectionContext) -> Outputs:
         at = epoch(item.event_time)
         state.first_seen = at if state.first_seen is None else min(state.first_seen, at)
         state.last_seen = at if state.last_seen is None else max(state.last_seen, at)
@@ -173,7 +179,8 @@ class PermissionCreepDetector(Detector[CreepState]):
             elif provisioning:
                 continue
             record = [at, grant.privilege, event.event_id, authorization, event.principal.uid]
-            state.grants = [g for g in state.grants if at - g[0] <= self.growth_window][-2 * cfg.min_growth :]
+            kept = max(cfg.min_grants, cfg.min_growth) - 1
+            state.grants = [g for g in state.grants if at - g[0] <= self.growth_window][-kept:]
             state.grants.append(record)
             self._count_window(state, at)
         if any(g[0] == at and g[2] == event.event_id for g in state.grants):

@@ -32,6 +32,7 @@ import orjson
 
 from detectors.base import Detector, EvictionPolicy, KeyKind, Outputs
 from detectors.context import DetectionContext, principal_key
+from detectors.engine import item_time
 from detectors.episode import Episode, analysis, epoch, moment, remember
 from detectors.rate import EWStats, log_gap
 from models.config import OpswardenConfig
@@ -205,6 +206,13 @@ class RemediationLoopDetector(Detector[LoopState]):
     # -- events -----------------------------------------------------------------------------------
 
     def on_item(self, key: str, state: LoopState, item: Parsed, ctx: DetectionContext) -> Outputs:
+        """An event past the open episode's quiet deadline closes it first (the watermark may lag behind)."""
+        moment_of = item_time(item)
+        out = self.on_watermark(key, state, moment_of, ctx) if moment_of else Outputs()
+        out.extend(self._step(key, state, item, ctx))
+        return out
+
+    def _step(self, key: str, state: LoopState, item: Parsed, ctx: DetectionContext) -> Outputs:
         if isinstance(item, AlertEvent):
             at = epoch(item.time)
             state.last_seen = max(state.last_seen or at, at)
@@ -396,8 +404,6 @@ class RemediationLoopDetector(Detector[LoopState]):
     ) -> Outputs:
         episode = state.episode
         if episode is not None:
-            if at - episode.last_time > self.quiet(episode):
-                return Outputs()  # the quiet-period timer closes it first
             remember(episode.facts["related"], event_id)
             if episode.grow(at, episode.count + 1):
                 return self._emit(key, episode, Activity.UPDATE)

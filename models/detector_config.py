@@ -152,7 +152,7 @@ class CreepConfig(Section):
         default=timedelta(hours=6), description="A principal must be known this long before first uses count."
     )
     ignore_principals: tuple[str, ...] = Field(default=(), description="Grantee or actor globs never judged.")
-    max_privileges: int = Field(default=64, ge=1, description="Distinct privileges and APIs remembered per key.")
+    max_privileges: int = Field(default=48, ge=1, description="Distinct privileges and APIs remembered per key.")
     max_principals: int = Field(default=200_000, gt=0)
     idle_after: timedelta = timedelta(days=30)
 
