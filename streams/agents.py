@@ -31,8 +31,8 @@ def input_agent(runtime: Runtime, ingest: InputHandler) -> Agent:
 def engine_agent(runtime: Runtime) -> Agent:
     async def judge(stream: StreamT[bytes]) -> None:
         await runtime.reader.ready.wait()
-        async for event in stream.events():
-            await runtime.judge(event.message)
+        async for event in cast(Stream[bytes], stream).noack().events():
+            await runtime.judge(event)
 
     return judge
 

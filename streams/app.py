@@ -17,12 +17,13 @@ Topology (every name configurable, see `streams.settings.TopicNames`):
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer
-from faust.types import TP, TopicT
+from faust.types import TP, EventT, TopicT
 from mode.utils.objects import cached_property
 
 from detectors.base import Detector, KeyKind
@@ -31,12 +32,11 @@ from models.config import OpswardenConfig
 from models.rejection import RejectReason
 from streams import metrics
 from streams.deadletter import DeadLetter, from_exception
+from streams.engines import IdleClock, PartitionedEngines
 from streams.outputs import OutputProducer
 from streams.processing import (
     AuthorizationIngestor,
-    IdleClock,
     Ingestor,
-    PartitionedEngines,
     Publisher,
     RegistryIngestor,
     SharedState,
@@ -86,6 +86,7 @@ def create_faust_app(settings: Settings) -> faust.App:
         broker_commit_every=10_000,
         broker_commit_interval=1.0,
         table_standby_replicas=0,
+        stream_wait_empty=False,  # messages held in reorder buffers stay unacked; they are read again
         producer_linger_ms=5,
     )
 
@@ -104,6 +105,7 @@ class Runtime:
     authorizations: AuthorizationIngestor
     registry: RegistryIngestor
     engines: dict[str, PartitionedEngines]
+    held: dict[TP, list[tuple[datetime | None, EventT[bytes]]]] = field(default_factory=dict)
 
     def topic(self, name: str) -> TopicT:
         return self.app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
@@ -120,17 +122,23 @@ class Runtime:
         if messages:
             metrics.record_processing(messages[0].topic, time.perf_counter() - started)
 
-    async def judge(self, message: SourceMessage) -> None:
-        """A repartitioned message: run its partition's engine and publish what it produced, then return."""
-        engines = self.engines[message.topic]
+    async def judge(self, event: EventT[bytes]) -> None:
+        """A repartitioned message: run its partition's engine and publish what it produced; then, once that is
+        delivered, ack every message whose items have all left the reorder buffer (this one or earlier ones)."""
+        message = event.message
+        held = self.held.setdefault(TP(message.topic, message.partition), [])
+        released: datetime | None = None
         try:
             routed = decode_message(message.value or b"{}")
         except Exception as exc:
             self.publisher.dead_letter(from_exception(exc, message.key, message.value, *_where(message)))
+            held.append((None, event))
         else:
-            outputs, failures = engines.handle(message.partition, routed)
-            self.publisher.outputs(outputs)
-            for failure in failures:
+            handled = self.engines[message.topic].handle(message.partition, routed)
+            held.append((handled.held_until, event))
+            released = handled.released_through
+            self.publisher.outputs(handled.outputs)
+            for failure in handled.failures:
                 letter = DeadLetter(
                     None,
                     encode_item(failure.item),
@@ -140,6 +148,13 @@ class Runtime:
                 )
                 self.publisher.dead_letter(letter)
         await self.publisher.producer.delivered()
+        still_held = []
+        for until, waiting in held:
+            if until is None or (released is not None and until <= released):
+                waiting.ack()
+            else:
+                still_held.append((until, waiting))
+        held[:] = still_held
 
     def tick(self) -> None:
         """Send a tick to every engine partition this worker holds, so quiet partitions move on."""
@@ -148,8 +163,11 @@ class Runtime:
                 self.publisher.producer.produce(tp.topic, TICK, partition=tp.partition)
 
     def revoke(self, revoked: set[TP]) -> None:
+        """Forget revoked partitions: their unacked messages will be read again by their new owner."""
         for name, engines in self.engines.items():
             engines.revoke(tp.partition for tp in revoked if tp.topic == name)
+        for tp in revoked:
+            self.held.pop(tp, None)
 
     def record_state(self) -> None:
         for engines in self.engines.values():
@@ -173,6 +191,7 @@ def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[D
     )
     shared = SharedState()
     clock = IdleClock(settings.idle_after_s, settings.idle_clock_rate)
+    reorder_window = timedelta(seconds=settings.reorder_window_s)
     engines: dict[str, PartitionedEngines] = {}
     for kind, topic in routes.items():
         tables = {
@@ -191,7 +210,7 @@ def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[D
             value_type=bytes,
         )
         engines[topic] = PartitionedEngines(
-            config, by_kind[kind], tables, watermarks, settings.partitions, shared, clock
+            config, by_kind[kind], tables, watermarks, settings.partitions, shared, clock, reorder_window
         )
     reader = GlobalReader(
         lambda *topics: AIOKafkaConsumer(

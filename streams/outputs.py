@@ -28,7 +28,6 @@ class OutputProducer:
             "batch.num.messages": 10000,
             "queue.buffering.max.messages": 1_000_000,
             "message.max.bytes": 32 * 1024 * 1024,
-            "compression.type": "lz4",
         }
         self._producer = Producer(conf | overrides)
         self._errors: list[KafkaError] = []

@@ -5,11 +5,10 @@ The agents in `streams.agents` are thin loops that hand each batch of messages t
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
@@ -17,7 +16,6 @@ from pydantic import ValidationError
 
 from detectors.base import Detector, KeyKind, Outputs
 from detectors.context import AuthorizationIndex, DetectionContext, RegistryIndex
-from detectors.engine import Engine
 from models.authorization import AuthorizationRecord
 from models.config import OpswardenConfig
 from models.parsers import ParseResult, parse_document
@@ -27,9 +25,8 @@ from models.rejection import Rejection, RejectReason
 from streams import metrics
 from streams.deadletter import DeadLetter, from_exception, from_rejections
 from streams.outputs import OutputProducer
-from streams.routing import RoutedMessage, authorization_notice, encode_item, items_message
+from streams.routing import authorization_notice, encode_item, items_message
 from streams.routing import partition_for as route
-from streams.tables import TableStore
 
 #: Largest repartition message: a huge envelope is split so no message nears the broker's size limit.
 MAX_ROUTED_BYTES = 512 * 1024
@@ -227,174 +224,6 @@ def apply_workflows(shared: SharedState, message: SourceMessage) -> None:
         return  # dead-lettered by the registry agent
     for workflow in workflows:
         shared.registry.upsert(workflow)
-
-
-class PartitionDetector(Detector[Any]):
-    """A detector restricted to the keys one partition owns (an item may carry keys of several partitions)."""
-
-    def __init__(self, inner: Detector[Any], owns: Callable[[str], bool]) -> None:
-        super().__init__(inner.config)
-        self.inner = inner
-        self.owns = owns
-        self.eviction = inner.eviction
-
-    def keys(self, item: Parsed) -> Iterable[str]:
-        return [key for key in self.inner.keys(item) if self.owns(key)]
-
-    def new_state(self) -> Any:
-        return self.inner.new_state()
-
-    def on_item(self, key: str, state: Any, item: Parsed, ctx: DetectionContext) -> Outputs:
-        return self.inner.on_item(key, state, item, ctx)
-
-    def on_watermark(self, key: str, state: Any, watermark: datetime, ctx: DetectionContext) -> Outputs:
-        return self.inner.on_watermark(key, state, watermark, ctx)
-
-    def deadline(self, state: Any) -> datetime | None:
-        return self.inner.deadline(state)
-
-    def last_seen(self, state: Any) -> datetime | None:
-        return self.inner.last_seen(state)
-
-    def revisits(self, key: str, record: Parsed) -> bool:
-        return self.inner.revisits(key, record)
-
-    def encode_state(self, state: Any) -> bytes:
-        return self.inner.encode_state(state)
-
-    def decode_state(self, data: bytes) -> Any:
-        return self.inner.decode_state(data)
-
-
-def restrict(detector: Detector[Any], owns: Callable[[str], bool]) -> Detector[Any]:
-    """`detector` seen through one partition; a subclass per detector so `name` and `key_kind` stay class-level."""
-    cls = type(
-        f"{type(detector).__name__}OnPartition",
-        (PartitionDetector,),
-        {"name": detector.name, "key_kind": detector.key_kind},
-    )
-    restricted: Detector[Any] = cls(detector, owns)
-    return restricted
-
-
-@dataclass
-class PartitionEngine:
-    """One partition's engine, its table-backed stores, and when it last saw an event (for the idle clock)."""
-
-    engine: Engine
-    stores: list[TableStore]
-    last_event_clock: float
-    watermark_at_last_event: datetime | None
-
-
-@dataclass(frozen=True)
-class IdleClock:
-    """Processing-time fallback: a partition quiet for `idle_after_s` moves its watermark at `rate` times wall time."""
-
-    idle_after_s: float
-    rate: float
-
-    def watermark(self, engine: PartitionEngine, now: float) -> datetime | None:
-        quiet = now - engine.last_event_clock
-        base = engine.watermark_at_last_event
-        if base is None or quiet < self.idle_after_s:
-            return None
-        return base + timedelta(seconds=quiet * self.rate)
-
-
-@dataclass(frozen=True)
-class ItemFailure:
-    item: Parsed
-    error: Exception
-
-
-class PartitionedEngines:
-    """The engines for one key kind on this worker: one per partition it holds, created on first use.
-
-    Created lazily, after Faust has recovered the partition's tables, so a replacement worker starts from
-    the restored state; `Engine.__init__` rebuilds the deadlines from it.
-    """
-
-    def __init__(
-        self,
-        config: OpswardenConfig,
-        detectors: Sequence[Detector[Any]],
-        tables: Mapping[str, MutableMapping[str, bytes]],
-        watermarks: MutableMapping[str, bytes],
-        partitions: int,
-        shared: SharedState,
-        clock: IdleClock,
-    ) -> None:
-        self.config = config
-        self.detectors = detectors
-        self.tables = tables
-        self.watermarks = watermarks
-        self.partitions = partitions
-        self.shared = shared
-        self.clock = clock
-        self.engines: dict[int, PartitionEngine] = {}
-
-    def engine_for(self, partition: int) -> PartitionEngine:
-        found = self.engines.get(partition)
-        if found is None:
-            found = self.engines[partition] = self._restore(partition)
-        return found
-
-    def _restore(self, partition: int) -> PartitionEngine:
-        def owns(key: str) -> bool:
-            return route(key, self.partitions) == partition
-
-        detectors = [restrict(detector, owns) for detector in self.detectors]
-        stores = {d.name: TableStore(self.tables[d.name], d, owns) for d in detectors}
-        engine = Engine(self.config, detectors, context=self.shared.context(self.config), stores=dict(stores))
-        saved = self.watermarks.get(str(partition))
-        watermark = None
-        if saved is not None:
-            marks = orjson.loads(saved)
-            engine.context.watermark = _time(marks.get("watermark"))
-            engine.max_event_time = _time(marks.get("max_event_time"))
-            watermark = engine.context.watermark
-        return PartitionEngine(engine, list(stores.values()), time.monotonic(), watermark)
-
-    def revoke(self, partitions: Iterable[int]) -> None:
-        for partition in partitions:
-            self.engines.pop(partition, None)
-
-    def handle(self, partition: int, message: RoutedMessage) -> tuple[Outputs, list[ItemFailure]]:
-        """Process one routed message; must run inside stream iteration (state is written back to tables)."""
-        holder = self.engine_for(partition)
-        engine = holder.engine
-        out = Outputs()
-        failures: list[ItemFailure] = []
-        for item in message.items:
-            try:
-                out.extend(engine.process(item))
-            except Exception as exc:  # one bad item must not stop the partition
-                failures.append(ItemFailure(item, exc))
-        now = time.monotonic()
-        if engine.max_event_time is not None and message.items:
-            holder.last_event_clock = now
-            holder.watermark_at_last_event = engine.context.watermark
-        elif message.tick:
-            idle_watermark = self.clock.watermark(holder, now)
-            if idle_watermark is not None:
-                released = engine.advance(idle_watermark)
-                released.findings = [engine.suppressor.apply(finding) for finding in released.findings]
-                out.extend(released)
-        for store in holder.stores:
-            store.write_back()
-        self.watermarks[str(partition)] = orjson.dumps(
-            {"watermark": _iso(engine.context.watermark), "max_event_time": _iso(engine.max_event_time)}
-        )
-        return out, failures
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 def _where(message: SourceMessage) -> tuple[str, int, int]:

@@ -1,0 +1,230 @@
+"""Partitioned engines: one `Engine` per repartition-topic partition a worker holds, over table-backed state.
+
+Each partition engine puts arriving items in event-time order before the detectors see them: items wait
+in a reorder buffer until the partition has seen an event `reorder_window` newer, so disorder within the
+window (several source partitions and topics feed one key) gives the same findings as `replay`, which
+runs in event-time order. Buffered items live in memory only; the agent acks a message once all its items
+have left the buffer, so after a crash they are read again from Kafka (at-least-once).
+
+A quiet partition moves on processing time: after `idle_after_s` without events, its reorder horizon and
+watermark advance by `rate` times the wall-clock time since the last event (`IdleClock`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from detectors.base import Detector, Outputs
+from detectors.context import DetectionContext
+from detectors.engine import Engine, item_time
+from models.config import OpswardenConfig
+from models.parsers.base import Parsed
+from streams.processing import SharedState
+from streams.routing import RoutedMessage
+from streams.routing import partition_for as route
+from streams.tables import TableStore
+
+
+class PartitionDetector(Detector[Any]):
+    """A detector restricted to the keys one partition owns (an item may carry keys of several partitions)."""
+
+    def __init__(self, inner: Detector[Any], owns: Callable[[str], bool]) -> None:
+        super().__init__(inner.config)
+        self.inner = inner
+        self.owns = owns
+        self.eviction = inner.eviction
+
+    def keys(self, item: Parsed) -> Iterable[str]:
+        return [key for key in self.inner.keys(item) if self.owns(key)]
+
+    def new_state(self) -> Any:
+        return self.inner.new_state()
+
+    def on_item(self, key: str, state: Any, item: Parsed, ctx: DetectionContext) -> Outputs:
+        return self.inner.on_item(key, state, item, ctx)
+
+    def on_watermark(self, key: str, state: Any, watermark: datetime, ctx: DetectionContext) -> Outputs:
+        return self.inner.on_watermark(key, state, watermark, ctx)
+
+    def deadline(self, state: Any) -> datetime | None:
+        return self.inner.deadline(state)
+
+    def last_seen(self, state: Any) -> datetime | None:
+        return self.inner.last_seen(state)
+
+    def revisits(self, key: str, record: Parsed) -> bool:
+        return self.inner.revisits(key, record)
+
+    def encode_state(self, state: Any) -> bytes:
+        return self.inner.encode_state(state)
+
+    def decode_state(self, data: bytes) -> Any:
+        return self.inner.decode_state(data)
+
+
+def restrict(detector: Detector[Any], owns: Callable[[str], bool]) -> Detector[Any]:
+    """`detector` seen through one partition; a subclass per detector so `name` and `key_kind` stay class-level."""
+    cls = type(
+        f"{type(detector).__name__}OnPartition",
+        (PartitionDetector,),
+        {"name": detector.name, "key_kind": detector.key_kind},
+    )
+    restricted: Detector[Any] = cls(detector, owns)
+    return restricted
+
+
+@dataclass
+class PartitionEngine:
+    """One partition's engine and stores, its reorder buffer, and what the idle clock counts from."""
+
+    engine: Engine
+    stores: list[TableStore]
+    newest: datetime | None
+    last_event_clock: float
+    buffer: list[tuple[datetime, int, Parsed]] = field(default_factory=list)
+    arrivals: int = 0
+    idle_base_watermark: datetime | None = None
+
+
+@dataclass(frozen=True)
+class IdleClock:
+    """Processing-time fallback for a quiet partition: event time advances at `rate` times wall time."""
+
+    idle_after_s: float
+    rate: float
+
+    def shift(self, holder: PartitionEngine, now: float) -> timedelta:
+        quiet = now - holder.last_event_clock
+        return timedelta(seconds=quiet * self.rate) if quiet >= self.idle_after_s else timedelta(0)
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    item: Parsed
+    error: Exception
+
+
+@dataclass
+class Handled:
+    """What one repartition message produced; `held_until` is its newest buffered item's time, if any."""
+
+    outputs: Outputs
+    failures: list[ItemFailure]
+    held_until: datetime | None
+    released_through: datetime | None
+
+
+class PartitionedEngines:
+    """The engines for one key kind on this worker: one per partition it holds, created on first use.
+
+    Created lazily, after Faust has recovered the partition's tables, so a replacement worker starts from
+    the restored state (`Engine.__init__` rebuilds the deadlines from it).
+    """
+
+    def __init__(
+        self,
+        config: OpswardenConfig,
+        detectors: Sequence[Detector[Any]],
+        tables: Mapping[str, MutableMapping[str, bytes]],
+        watermarks: MutableMapping[str, bytes],
+        partitions: int,
+        shared: SharedState,
+        clock: IdleClock,
+        reorder_window: timedelta,
+    ) -> None:
+        self.config = config
+        self.detectors = detectors
+        self.tables = tables
+        self.watermarks = watermarks
+        self.partitions = partitions
+        self.shared = shared
+        self.clock = clock
+        self.reorder_window = reorder_window
+        self.engines: dict[int, PartitionEngine] = {}
+
+    def engine_for(self, partition: int) -> PartitionEngine:
+        found = self.engines.get(partition)
+        if found is None:
+            found = self.engines[partition] = self._restore(partition)
+        return found
+
+    def _restore(self, partition: int) -> PartitionEngine:
+        def owns(key: str) -> bool:
+            return route(key, self.partitions) == partition
+
+        detectors = [restrict(detector, owns) for detector in self.detectors]
+        stores = {d.name: TableStore(self.tables[d.name], d, owns) for d in detectors}
+        engine = Engine(self.config, detectors, context=self.shared.context(self.config), stores=dict(stores))
+        saved = self.watermarks.get(str(partition))
+        marks = orjson.loads(saved) if saved is not None else {}
+        engine.context.watermark = _time(marks.get("watermark"))
+        engine.max_event_time = _time(marks.get("max_event_time"))
+        holder = PartitionEngine(engine, list(stores.values()), _time(marks.get("newest")), time.monotonic())
+        holder.idle_base_watermark = engine.context.watermark
+        return holder
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        for partition in partitions:
+            self.engines.pop(partition, None)
+
+    def handle(self, partition: int, message: RoutedMessage) -> Handled:
+        """Process one routed message; must run inside stream iteration (state is written back to tables)."""
+        holder = self.engine_for(partition)
+        engine = holder.engine
+        out = Outputs()
+        failures: list[ItemFailure] = []
+        held_until: datetime | None = None
+        now = time.monotonic()
+        for item in message.items:
+            moment = item_time(item)
+            if moment is None:
+                self._process(engine, item, out, failures)
+                continue
+            heapq.heappush(holder.buffer, (moment, holder.arrivals, item))
+            holder.arrivals += 1
+            held_until = moment if held_until is None else max(held_until, moment)
+        if held_until is not None:
+            holder.newest = held_until if holder.newest is None else max(holder.newest, held_until)
+            holder.last_event_clock = now
+        shift = self.clock.shift(holder, now) if message.tick else timedelta(0)
+        horizon = holder.newest - self.reorder_window + shift if holder.newest is not None else None
+        while horizon is not None and holder.buffer and holder.buffer[0][0] <= horizon:
+            self._process(engine, heapq.heappop(holder.buffer)[2], out, failures)
+        if held_until is not None:
+            holder.idle_base_watermark = engine.context.watermark
+        elif shift and holder.idle_base_watermark is not None:
+            released = engine.advance(holder.idle_base_watermark + shift)
+            released.findings = [engine.suppressor.apply(finding) for finding in released.findings]
+            out.extend(released)
+        for store in holder.stores:
+            store.write_back()
+        self.watermarks[str(partition)] = orjson.dumps(
+            {
+                "watermark": _iso(engine.context.watermark),
+                "max_event_time": _iso(engine.max_event_time),
+                "newest": _iso(holder.newest),
+            }
+        )
+        return Handled(out, failures, held_until, horizon)
+
+    @staticmethod
+    def _process(engine: Engine, item: Parsed, out: Outputs, failures: list[ItemFailure]) -> None:
+        try:
+            out.extend(engine.process(item))
+        except Exception as exc:  # one bad item must not stop the partition
+            failures.append(ItemFailure(item, exc))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
