@@ -30,6 +30,7 @@ class EWStats:
     mean_sq: float = 0.0
 
     def update(self, x: float, fading_factor: float) -> None:
+        x = float(x)
         if self.n == 0:
             self.mean, self.mean_sq = x, x * x
         else:
