@@ -274,10 +274,19 @@ def _aks_event(record: Record) -> tuple[Record, str | None, Any]:
     return log, (match.group(1) if match else None), record.get("time")
 
 
-def _outcome(code: Any, stage: str | None, annotations: Any) -> tuple[Outcome, str | None]:
+def _status_code(value: Any) -> int | None:
+    """`responseStatus.code` as an int; a numeric string (some shippers stringify) counts too."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,4}\s*", value):
+        return int(value)
+    return None
+
+
+def _outcome(code: int | None, stage: str | None, annotations: Any) -> tuple[Outcome, str | None]:
     if stage == "Panic":
         return Outcome.FAILED, "Panic"
-    if isinstance(code, int) and not isinstance(code, bool):
+    if code is not None:
         if 100 <= code < 400:
             return Outcome.SUCCESS, None
         return (Outcome.DENIED if code in (401, 403) else Outcome.FAILED), str(code)
@@ -326,7 +335,7 @@ def _from_event(
     else:
         raise ParseError(RejectReason.MISSING_FIELD, "missing field objectRef.resource (and requestURI)")
 
-    code = optional(event, "responseStatus", "code")
+    code = _status_code(optional(event, "responseStatus", "code"))
     outcome, error_code = _outcome(code, stage, annotations)
     reason = optional_str(event, "responseStatus", "reason")
     scope = Scope(cluster=cluster, namespace=namespace)
@@ -339,7 +348,7 @@ def _from_event(
         "request_uri": request_uri[:_TEXT_LIMIT] if request_uri else None,
         "api_group": optional_str(object_ref, "apiGroup"),
         "api_version": optional_str(object_ref, "apiVersion"),
-        "response_code": code if isinstance(code, int) and not isinstance(code, bool) else None,
+        "response_code": code,
         "response_message": (optional_str(event, "responseStatus", "message") or "")[:_TEXT_LIMIT] or None,
         "user_groups": [g for g in groups if isinstance(g, str)][:20] if isinstance(groups, list) else None,
         "annotations": _kept_annotations(annotations),

@@ -324,6 +324,8 @@ def test_one_request_logged_at_every_stage_is_one_event() -> None:
         ({"code": 422}, Outcome.FAILED, "422"),
         ({"code": 500}, Outcome.FAILED, "500"),
         ({"code": "200"}, Outcome.SUCCESS, None),
+        ({"code": "403"}, Outcome.DENIED, "403"),
+        ({"code": "two hundred"}, Outcome.SUCCESS, None),
         (None, Outcome.SUCCESS, None),
     ],
 )
