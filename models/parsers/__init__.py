@@ -109,11 +109,25 @@ def decode_documents(data: bytes, limits: LimitsConfig, *, as_yaml: bool = False
         return docs
 
 
+def _panther_logs(tests: list[Any]) -> Iterator[Any]:
+    """The test events of a Panther rule file, without Panther's `p_*` enrichment fields."""
+    for test in tests:
+        log = test.get("Log") if isinstance(test, dict) else None
+        if log is not None:
+            yield {k: v for k, v in log.items() if not str(k).startswith("p_")} if isinstance(log, dict) else log
+
+
 def unwrap(document: Any) -> Iterator[Any]:
-    """Records from a delivery envelope (`Records`, `records`, EventList, EventBridge, array) or the record itself."""
+    """Records from an envelope or the record itself.
+
+    Envelopes: CloudTrail `{"Records": [...]}`, Azure `{"records": [...]}`, k8s EventList, EventBridge,
+    JSON arrays, and Panther rule files (their `Tests[].Log`), which detection engineers keep test events in.
+    """
     if isinstance(document, list):
         for element in document:
             yield from unwrap(element)
+    elif isinstance(document, dict) and "AnalysisType" in document and isinstance(document.get("Tests"), list):
+        yield from _panther_logs(document["Tests"])
     elif isinstance(document, dict) and document.get("detail-type") == "AWS API Call via CloudTrail":
         yield document.get("detail")  # EventBridge wraps one CloudTrail record
     elif isinstance(document, dict) and isinstance(document.get("Records"), list):
