@@ -14,7 +14,7 @@ from rich.table import Table
 from models.config import OpswardenConfig
 from models.parsers import ParseResult, parse_document
 from models.parsers.base import ParseContext
-from models.rejection import RejectReason, Rejection
+from models.rejection import Rejection, RejectReason
 from streams.config_loader import load_config_file
 from streams.files import input_files, is_yaml
 
