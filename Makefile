@@ -25,9 +25,9 @@ kafka-jars: $(STAMP)
 	$(PY) scripts/kafka_broker.py fetch
 
 lint: $(STAMP)
-	$(BIN)/ruff check models detectors streams tests bench scripts dashboards
-	$(BIN)/ruff format --check models detectors streams tests bench scripts dashboards
-	$(BIN)/mypy models detectors streams dashboards
+	$(BIN)/ruff check models detectors streams tests bench scripts dashboards schemas
+	$(BIN)/ruff format --check models detectors streams tests bench scripts dashboards schemas
+	$(BIN)/mypy models detectors streams dashboards schemas
 
 test: setup system-deps kafka-jars lint
 	$(BIN)/pytest

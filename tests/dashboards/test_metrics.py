@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from models.parsers import ParseResult
 from models.parsers.base import Parsed
 from models.rejection import Rejection, RejectReason
 from streams import metrics
+from tests.dashboards.conftest import ROOT
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -193,3 +195,13 @@ def test_one_endpoint_serves_opswarden_faust_and_process_metrics() -> None:
     assert "# TYPE opswarden_findings_issued_total counter" in body
     assert "# TYPE opswarden_faust_messages_received_total counter" in body
     assert "process_resident_memory_bytes" in body
+
+
+def test_every_metric_is_documented_and_every_documented_metric_exists() -> None:
+    documented = set(re.findall(r"^\| `(opswarden_[a-z_]+)` \|", (ROOT / "docs" / "metrics.md").read_text(), re.M))
+    defined = {
+        family.name + ("_total" if family.type == "counter" else "_info" if family.type == "info" else "")
+        for family in metrics.REGISTRY.collect()
+        if family.name.startswith("opswarden_") and not family.name.startswith(metrics.FAUST_METRICS_PREFIX)
+    }
+    assert documented == defined
