@@ -143,6 +143,7 @@ class RemediationLoopDetector(Detector[LoopState]):
         self.window = cfg.window.total_seconds()
         self.fanout = FanOut(self.window, cap=4 * cfg.fanout_targets)
         self._polarity: dict[str, tuple[int, int] | None] = {}
+        self._audited: dict[str, bool] = {}
 
     # -- keys -------------------------------------------------------------------------------------
 
@@ -156,9 +157,16 @@ class RemediationLoopDetector(Detector[LoopState]):
         if isinstance(item, ChangeEvent) and item.is_production_change:
             kind = item.principal.kind
             automated = kind in self.settings.automation_kinds or kind is PrincipalKind.UNKNOWN
-            if automated and any_match(self.settings.audit_actions, item.action, ignore_case=True):
+            if automated and self._remediates(item.action):
                 return tuple(r for r in item.resources[:MAX_TARGETS_PER_CHANGE] if self._judged(item.action, r))
         return ()
+
+    def _remediates(self, action: str) -> bool:
+        """Whether an audited action is one `audit_actions` names (memoised: the action vocabulary is small)."""
+        known = self._audited.get(action)
+        if known is None:
+            known = self._audited[action] = any_match(self.settings.audit_actions, action, ignore_case=True)
+        return known
 
     def _judged(self, action: str, target: str) -> bool:
         cfg = self.settings
@@ -360,13 +368,16 @@ class RemediationLoopDetector(Detector[LoopState]):
         return len(state.flips) >= self.settings.min_flips
 
     def _polarity_of(self, action: str) -> tuple[int, int] | None:
-        """(pair index, +1 or -1) for an action named in `inverse_pairs`; scale directions count as up/down."""
-        if action in self._polarity:
-            return self._polarity[action]
+        """(pair index, +1 or -1) for an action named in `inverse_pairs`; scale directions count as up/down.
+
+        Memoised on the bare action name, so the memo is bounded by the action vocabulary.
+        """
         name = action.split("@", 1)[0]
         if "#" in action:
             direction = action.rsplit("#", 1)[1].split(":", 1)[0]
             name = f"scale:{direction}"
+        if name in self._polarity:
+            return self._polarity[name]
         verb = name.rsplit(":", 1)[-1].rsplit("/", 1)[-1].lower()
         found: tuple[int, int] | None = None
         for index, (forward, inverse) in enumerate(self.settings.inverse_pairs):
@@ -377,7 +388,7 @@ class RemediationLoopDetector(Detector[LoopState]):
                     break
             if found:
                 break
-        self._polarity[action] = found
+        self._polarity[name] = found
         return found
 
     def _refire(self, state: LoopState, fingerprint: str, at: float) -> str | None:
