@@ -31,6 +31,7 @@ import orjson
 from detectors.base import Detector, EvictionPolicy, KeyKind, Outputs
 from detectors.context import DetectionContext, principal_key
 from detectors.episode import Episode, analysis, epoch, moment, remember
+from detectors.memo import BoundedMemo
 from detectors.rate import EWStats
 from models.authorization import AuthorizationRecord, AuthStatus, FixedWindow
 from models.config import OpswardenConfig
@@ -84,7 +85,7 @@ class PermissionCreepDetector(Detector[CreepState]):
         self.eviction = EvictionPolicy(max_keys=cfg.max_principals, idle_after=cfg.idle_after)
         self.window = cfg.window.total_seconds()
         self.growth_window = cfg.growth_window.total_seconds()
-        self._weights: dict[str, float] = {}
+        self._weight = BoundedMemo(self._sensitivity)
 
     # -- keys and state ---------------------------------------------------------------------------
 
@@ -229,15 +230,10 @@ class PermissionCreepDetector(Detector[CreepState]):
         ]
         return sum(float(u[2]) for u in state.uses) >= cfg.sensitive_threshold
 
-    def _weight(self, action: str) -> float:
-        weight = self._weights.get(action)
-        if weight is None:
-            table = self.settings.sensitive_apis
-            weight = max(
-                (w for pattern, w in table.items() if any_match((pattern,), action, ignore_case=True)), default=0.0
-            )
-            self._weights[action] = weight
-        return weight
+    def _sensitivity(self, action: str) -> float:
+        """The highest weight any `sensitive_apis` glob gives the action; 0 when none names it."""
+        table = self.settings.sensitive_apis
+        return max((w for pattern, w in table.items() if any_match((pattern,), action, ignore_case=True)), default=0.0)
 
     # -- findings ---------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from detectors.base import Detector, EvictionPolicy, KeyKind, Outputs
 from detectors.context import DetectionContext, principal_key
 from detectors.engine import item_time
 from detectors.episode import Episode, analysis, epoch, moment, remember
+from detectors.memo import BoundedMemo
 from detectors.rate import EWStats, log_gap
 from models.config import OpswardenConfig
 from models.events import ActionEvent, ActionPhase, AlertEvent, AlertStatus, ChangeEvent, PrincipalKind
@@ -142,8 +143,8 @@ class RemediationLoopDetector(Detector[LoopState]):
         self.eviction = EvictionPolicy(max_keys=cfg.max_targets, idle_after=cfg.idle_after)
         self.window = cfg.window.total_seconds()
         self.fanout = FanOut(self.window, cap=4 * cfg.fanout_targets)
-        self._polarity: dict[str, tuple[int, int] | None] = {}
-        self._audited: dict[str, bool] = {}
+        self._polarity = BoundedMemo(self._polarity_of_name)
+        self._remediates = BoundedMemo(lambda action: any_match(cfg.audit_actions, action, ignore_case=True))
 
     # -- keys -------------------------------------------------------------------------------------
 
@@ -160,13 +161,6 @@ class RemediationLoopDetector(Detector[LoopState]):
             if automated and self._remediates(item.action):
                 return tuple(r for r in item.resources[:MAX_TARGETS_PER_CHANGE] if self._judged(item.action, r))
         return ()
-
-    def _remediates(self, action: str) -> bool:
-        """Whether an audited action is one `audit_actions` names (memoised: the action vocabulary is small)."""
-        known = self._audited.get(action)
-        if known is None:
-            known = self._audited[action] = any_match(self.settings.audit_actions, action, ignore_case=True)
-        return known
 
     def _judged(self, action: str, target: str) -> bool:
         cfg = self.settings
@@ -370,14 +364,15 @@ class RemediationLoopDetector(Detector[LoopState]):
     def _polarity_of(self, action: str) -> tuple[int, int] | None:
         """(pair index, +1 or -1) for an action named in `inverse_pairs`; scale directions count as up/down.
 
-        Memoised on the bare action name, so the memo is bounded by the action vocabulary.
+        Memoised on the bare action name (without the resources and replicas a signature carries).
         """
         name = action.split("@", 1)[0]
         if "#" in action:
             direction = action.rsplit("#", 1)[1].split(":", 1)[0]
             name = f"scale:{direction}"
-        if name in self._polarity:
-            return self._polarity[name]
+        return self._polarity(name)
+
+    def _polarity_of_name(self, name: str) -> tuple[int, int] | None:
         verb = name.rsplit(":", 1)[-1].rsplit("/", 1)[-1].lower()
         found: tuple[int, int] | None = None
         for index, (forward, inverse) in enumerate(self.settings.inverse_pairs):
@@ -388,7 +383,6 @@ class RemediationLoopDetector(Detector[LoopState]):
                     break
             if found:
                 break
-        self._polarity[name] = found
         return found
 
     def _refire(self, state: LoopState, fingerprint: str, at: float) -> str | None:
