@@ -21,6 +21,7 @@ principal's first grant are its provisioning: only admin or takeover grants amon
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -71,6 +72,37 @@ class CreepState:
     window_count: int = 0
     baseline: EWStats = field(default_factory=EWStats)
     episode: Episode | None = None
+    peer_group: str | None = None
+
+
+class PeerBaselines:
+    """Global: new privileges per principal-window in each peer group (a registry workflow, else a kind).
+
+    A principal is judged against its peers as well as itself, so a sandbox role that gets three policies a
+    day like every other sandbox role is not creep. Rebuilt from the stream after a restart (`encode` and
+    `decode` let a runtime keep it); only windows without an open finding are learned.
+
+    >>> peers = PeerBaselines()
+    >>> for count in [3.0, 4.0, 3.0, 4.0]:
+    ...     peers.learn("workflow:sandbox", count, 0.2)
+    >>> round(peers.of("workflow:sandbox").mean, 2), peers.of("kind:human").n
+    (3.49, 0)
+    """
+
+    def __init__(self) -> None:
+        self.groups: dict[str, EWStats] = {}
+
+    def learn(self, group: str, count: float, fading_factor: float) -> None:
+        self.groups.setdefault(group, EWStats()).update(count, fading_factor)
+
+    def of(self, group: str | None) -> EWStats:
+        return self.groups.get(group or "", EWStats())
+
+    def encode(self) -> bytes:
+        return orjson.dumps({group: stats.to_list() for group, stats in self.groups.items()})
+
+    def decode(self, data: bytes) -> None:
+        self.groups = {group: EWStats.from_list(values) for group, values in orjson.loads(data).items()}
 
 
 class PermissionCreepDetector(Detector[CreepState]):
@@ -86,6 +118,7 @@ class PermissionCreepDetector(Detector[CreepState]):
         self.window = cfg.window.total_seconds()
         self.growth_window = cfg.growth_window.total_seconds()
         self._weight = BoundedMemo(self._sensitivity)
+        self.peers = PeerBaselines()
 
     # -- keys and state ---------------------------------------------------------------------------
 
@@ -119,6 +152,7 @@ class PermissionCreepDetector(Detector[CreepState]):
                 state.window_count,
                 state.baseline.to_list(),
                 None if state.episode is None else state.episode.as_json(),
+                state.peer_group,
             ]
         )
 
@@ -165,6 +199,8 @@ class PermissionCreepDetector(Detector[CreepState]):
         cfg = self.settings
         if state.first_grant is None:
             state.first_grant = at
+            workflow = ctx.registry.workflow_for((grants[0].grantee,))
+            state.peer_group = f"workflow:{workflow.name}" if workflow else f"kind:{grants[0].grantee_kind.value}"
         provisioning = at - state.first_grant <= cfg.bootstrap.total_seconds()
         authorization = covering_record(event, ctx)
         signals: list[str] = []
@@ -189,12 +225,15 @@ class PermissionCreepDetector(Detector[CreepState]):
         return signals
 
     def _count_window(self, state: CreepState, at: float) -> None:
-        """Fold finished windows (empty ones as zeros) into the baseline, then count this grant."""
+        """Fold finished windows (empty ones as zeros) into the principal's and its peers' baselines, then count
+        this grant. Flagged windows are learned too: the finding has told, and a role whose normal is frequent
+        grants (a CI role) should stop alerting once its baseline knows it."""
         index = int(at // self.window)
         if state.window_index is not None and index > state.window_index:
-            state.baseline.update(state.window_count, self.settings.fading_factor)
-            for _ in range(min(index - state.window_index - 1, MAX_WINDOWS_FOLDED)):
-                state.baseline.update(0.0, self.settings.fading_factor)
+            empty = min(index - state.window_index - 1, MAX_WINDOWS_FOLDED)
+            for count in [state.window_count, *[0] * empty]:
+                state.baseline.update(count, self.settings.fading_factor)
+                self.peers.learn(state.peer_group or "", count, self.settings.fading_factor)
             state.window_count = 0
         if state.window_index is None or index > state.window_index:
             state.window_index = index
@@ -204,13 +243,23 @@ class PermissionCreepDetector(Detector[CreepState]):
         cfg = self.settings
         in_window = sum(1 for g in state.grants if at - g[0] <= self.window)
         in_growth = len(state.grants)
-        warm = state.baseline.n >= cfg.warmup_windows
+        own, peers = state.baseline, self.peers.of(state.peer_group)
+        beyond_self = own.n < cfg.warmup_windows or own.z(in_window, cfg.min_std) >= cfg.z_threshold
         signals = []
-        if in_window >= cfg.min_grants and (not warm or state.baseline.z(in_window, cfg.min_std) >= cfg.z_threshold):
+        if in_window >= cfg.min_grants and beyond_self and self._beyond_peers(peers, in_window, 1.0):
             signals.append("grant_run")
-        if in_growth >= cfg.min_growth:  # a slow creep is its own baseline, so only the floor judges growth
+        # A slow creep would teach its own baseline that it is normal: growth is judged by the floor and peers.
+        if in_growth >= cfg.min_growth and self._beyond_peers(peers, in_growth, self.growth_window / self.window):
             signals.append("steady_growth")
         return signals
+
+    def _beyond_peers(self, peers: EWStats, count: int, windows: float) -> bool:
+        """Whether `count` new privileges over `windows` windows exceed what the peer group usually gains."""
+        cfg = self.settings
+        if peers.n < cfg.peer_warmup:
+            return True
+        expected = peers.mean * windows + cfg.z_threshold * peers.std(cfg.min_std) * math.sqrt(windows)
+        return count > expected
 
     def _used(self, state: CreepState, event: ChangeEvent, at: float) -> bool:
         cfg = self.settings
@@ -280,12 +329,17 @@ class PermissionCreepDetector(Detector[CreepState]):
         if grants and all(g[3] for g in grants):
             severity = Severity(max(int(severity) - 1, int(Severity.LOW)))
         in_window = sum(1 for g in grants if (at or episode.last_time) - g[0] <= self.window)
+        peers = self.peers.of(state.peer_group)
         baseline = {
             "new_grants_per_window": round(state.baseline.mean, 4),
             "std": round(state.baseline.std(cfg.min_std), 4),
             "windows_seen": state.baseline.n,
             "warm": state.baseline.n >= cfg.warmup_windows,
             "privileges_held": len(state.privileges),
+            "peer_group": state.peer_group,
+            "peer_new_grants_per_window": round(peers.mean, 4),
+            "peer_std": round(peers.std(cfg.min_std), 4),
+            "peer_windows_seen": peers.n,
         }
         score = round(state.baseline.z(in_window, cfg.min_std), 4)
         subject = episode.subject

@@ -135,8 +135,11 @@ class CreepConfig(Section):
     )
     fading_factor: float = Field(default=0.2, gt=0, le=1, description="EW weight of a closed window's grant count.")
     warmup_windows: int = Field(default=3, ge=1, description="Closed windows before a baseline is trusted.")
-    z_threshold: float = Field(default=3.0, gt=0, description="How far above its baseline a run must be.")
+    z_threshold: float = Field(default=3.0, gt=0, description="How far above its baselines a run must be.")
     min_std: float = Field(default=1.0, gt=0, description="Std floor of grants per window.")
+    peer_warmup: int = Field(
+        default=30, ge=1, description="Principal-windows a peer group (registry workflow, else kind) needs to judge."
+    )
     admin_privileges: tuple[str, ...] = Field(
         default_factory=_default_admin_privileges, description="Privileges that are admin-equivalent (exact names)."
     )

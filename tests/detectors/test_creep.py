@@ -13,6 +13,7 @@ from models.config import ConfigError, OpswardenConfig, load_config
 from models.events import ChangeEvent, Grant, Principal, PrincipalKind, Source
 from models.finding import Activity, DetectionFinding, Severity
 from models.parsers.base import Parsed
+from models.registry import Workflow
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 ROLE = "arn:aws:iam::1:role/svc"
@@ -129,6 +130,40 @@ def test_a_principal_used_to_many_grants_is_judged_by_its_baseline() -> None:
     at_late = int((later + timedelta(hours=4)).timestamp() * 1000)
     assert [f for f in creep(seasoned.items, config) if f.time == at_late] == []
     assert [f.unmapped["signals"] for f in creep(fresh.items, config) if f.time == at_late] == [["grant_run"]]
+
+
+def test_a_sandbox_role_growing_like_its_peers_is_not_creep_but_an_ordinary_role_is() -> None:
+    config = OpswardenConfig()
+    detector = PermissionCreepDetector(config)
+    engine = Engine(config, [detector])
+    engine.upsert_workflow(
+        Workflow.model_validate(
+            {"name": "sandbox", "class": "execution", "principals": ["arn:aws:iam::1:role/sandbox-*"]}
+        )
+    )
+    feed = Feed()
+    for i in range(8):  # eight sandbox roles, each gaining three or four new policies every day for a week
+        grantee = f"arn:aws:iam::1:role/sandbox-{i}"
+        feed.grant(T0 + timedelta(minutes=i), policy(f"S{i}-base"), grantee=grantee)
+        for day in range(1, 8):
+            for k in range(3 + (day + i) % 2):
+                feed.grant(
+                    T0 + timedelta(days=day, hours=1 + 2 * k, minutes=i), policy(f"S{i}-{day}-{k}"), grantee=grantee
+                )
+    later = T0 + timedelta(days=8, hours=6)
+    for grantee in ("arn:aws:iam::1:role/sandbox-new", "arn:aws:iam::1:role/ordinary"):
+        feed.grant(later - timedelta(hours=5), policy("Base"), grantee=grantee)
+        for k in range(3):
+            feed.grant(later + timedelta(hours=k), policy(f"Late{k}"), grantee=grantee)
+    events = sorted((i for i in feed.items if isinstance(i, ChangeEvent)), key=lambda e: e.event_time)
+    found = run(engine, events).findings
+    assert detector.peers.of("workflow:sandbox").n >= config.creep.peer_warmup
+    late = {
+        f.unmapped["grantee"]
+        for f in found
+        if f.activity_id is Activity.CREATE and f.time >= int(later.timestamp() * 1000)
+    }
+    assert late == {"arn:aws:iam::1:role/ordinary"}
 
 
 def test_first_use_of_privileged_apis_after_a_quiet_history() -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from detectors.creep import PermissionCreepDetector
 from detectors.engine import Engine
 from detectors.evaluation import detectors_for
 from detectors.loops import RemediationLoopDetector
@@ -25,7 +26,8 @@ def wire(outputs: list[Any]) -> list[dict[str, Any]]:
 
 
 def restored(engine: Engine, config: OpswardenConfig) -> Engine:
-    """A new engine with new detectors whose every state went through bytes, as a worker restart would."""
+    """A new engine with new detectors whose every state (per key, and the two global models) went through bytes,
+    as a worker restart would."""
     detectors = detectors_for(config)
     stores: dict[str, Any] = {}
     for old, new in zip(engine.detectors, detectors, strict=True):
@@ -34,6 +36,8 @@ def restored(engine: Engine, config: OpswardenConfig) -> Engine:
         }
         if isinstance(old, RemediationLoopDetector) and isinstance(new, RemediationLoopDetector):
             new.fanout.decode(old.fanout.encode())
+        if isinstance(old, PermissionCreepDetector) and isinstance(new, PermissionCreepDetector):
+            new.peers.decode(old.peers.encode())
     clone = Engine(config, detectors, stores=stores)
     for record in engine.context.authorizations:
         clone.context.authorizations.upsert(record)
