@@ -4,7 +4,8 @@ Counts are taken per `bucket` of event time, separately for production changes a
 burst of AccessDenied is probing). Each principal learns, online, the EW mean and variance of its counts
 over the buckets in which it was active (`detectors.rate`): "when this principal works, how much does it
 do". A bucket is anomalous when its count reaches the floor (`min_changes` / `min_denied`) and stands
-`z_threshold` standard deviations above the principal's baseline; nothing is raised before
+`z_threshold` standard deviations (at least `min_relative_std` of the mean each) above the principal's
+baseline; nothing is raised before
 `warmup_buckets` active buckets are known. Anomalous buckets are not learned, so a long burst does not
 teach itself normal. The finding opens on the event that crosses the threshold, grows while buckets stay
 anomalous, and closes after one normal bucket.
@@ -167,11 +168,18 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
         cfg = self.settings
         if state.active < cfg.warmup_buckets:
             return None
-        if state.denied >= cfg.min_denied and state.denied_rate.z(state.denied, cfg.min_std) >= cfg.z_threshold:
+        if state.denied >= cfg.min_denied and self._z(state.denied_rate, state.denied) >= cfg.z_threshold:
             return "denied_burst"
-        if state.changes >= cfg.min_changes and state.change_rate.z(state.changes, cfg.min_std) >= cfg.z_threshold:
+        if state.changes >= cfg.min_changes and self._z(state.change_rate, state.changes) >= cfg.z_threshold:
             return "change_burst"
         return None
+
+    def _floor(self, rate: EWStats) -> float:
+        """Count noise grows with the rate: a busy principal's std is at least a fraction of its mean."""
+        return max(self.settings.min_std, self.settings.min_relative_std * rate.mean)
+
+    def _z(self, rate: EWStats, count: int) -> float:
+        return rate.z(count, self._floor(rate))
 
     def _emit(self, state: ActivityState, episode: Episode, activity: Activity, at: float | None = None) -> Outputs:
         cfg = self.settings
@@ -179,14 +187,14 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
         observed = {"changes_in_bucket": state.changes, "denied_in_bucket": state.denied}
         baseline: dict[str, Any] = {
             "changes_per_active_bucket": round(state.change_rate.mean, 4),
-            "changes_std": round(state.change_rate.std(cfg.min_std), 4),
+            "changes_std": round(state.change_rate.std(self._floor(state.change_rate)), 4),
             "denied_per_active_bucket": round(state.denied_rate.mean, 4),
-            "denied_std": round(state.denied_rate.std(cfg.min_std), 4),
+            "denied_std": round(state.denied_rate.std(self._floor(state.denied_rate)), 4),
             "active_buckets": state.active,
         }
         scores = {
-            "change_z": round(state.change_rate.z(state.changes, cfg.min_std), 4),
-            "denied_z": round(state.denied_rate.z(state.denied, cfg.min_std), 4),
+            "change_z": round(self._z(state.change_rate, state.changes), 4),
+            "denied_z": round(self._z(state.denied_rate, state.denied), 4),
         }
         severity = max(SIGNAL_SEVERITY[s] for s in signals)
         what = " and ".join(s.replace("_", " ") for s in signals)

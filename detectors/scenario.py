@@ -1,12 +1,12 @@
 """Seeded synthetic AIOps traffic with ground truth, to measure the online detectors (and to run the demo).
 
 Pure and deterministic: the same seed gives the same items, no I/O, no clock. `evaluation_scenario`
-mixes benign routines (steady principals, scheduled restarts, fleet-wide patches and rolling reloads,
-load-following autoscaling, stable and daily-churning identities) with labelled episodes of every kind
-the detectors look for: repetition, flip-flop and ineffective-fix loops with varied periods and lengths,
-creeping identities (runs of grants, slow growth, admin and takeover grants, first use of privileged
-APIs, one approved expansion) and change or denial bursts. `demo_scenario` is the small story `make run`
-tells.
+mixes benign routines (steady principals with noisy paces, near misses below every floor, scheduled
+restarts, fleet-wide patches and rolling reloads, load-following autoscaling, stable and daily-rewritten
+identities) with labelled episodes of every kind the detectors look for: repetition, flip-flop and
+ineffective-fix loops with varied periods and lengths, creeping identities (runs of grants, slow growth,
+admin and takeover grants, first use of privileged APIs, one approved expansion) and change or denial
+bursts. `demo_scenario` is the small story `make run` tells.
 
 >>> items, labels = evaluation_scenario(seed=3, size=1)
 >>> items == evaluation_scenario(seed=3, size=1)[0]
@@ -214,7 +214,7 @@ def steady_principals(b: Builder, count: int, *, busy: bool = False) -> list[Pri
                 if day and b.rng.random() < 0.4:
                     continue
                 begin = START + timedelta(days=day, hours=8, minutes=10 * bucket)
-                n = max(1, round(pace * b.rng.uniform(0.8, 1.2)))
+                n = max(1, round(pace * b.rng.uniform(0.6, 1.4)))
                 for k in range(n):
                     at = begin + timedelta(seconds=b.rng.uniform(0, 590))
                     action = actions[k % len(actions)] if day == 0 and bucket == 0 else b.rng.choice(actions)
@@ -269,6 +269,25 @@ def autoscaling(b: Builder, count: int) -> None:
                 b.change(
                     at, hpa, "k8s:patch:deployments/scale", (target,), details={"replicas": replicas}, source=Source.K8S
                 )
+
+
+def near_misses(b: Builder, count: int) -> None:
+    """Below every floor: a restart retried once, one correction of one bot by another, one refire after a fix."""
+    for i in range(count):
+        at = START + timedelta(days=i % DAYS, hours=b.rng.uniform(1, 22))
+        pod = k8s("inventory", "pods", f"sync-{i}")
+        b.action(at, "crashloop-restarter", "k8s:delete:pods", pod)
+        b.action(at + timedelta(minutes=6), "crashloop-restarter", "k8s:delete:pods", pod)
+        group = f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/sg-nm{i:06x}"
+        b.change(at, machine("net-automation"), "ec2:AuthorizeSecurityGroupIngress", (group,))
+        b.change(at + timedelta(minutes=3), machine("compliance-enforcer"), "ec2:RevokeSecurityGroupIngress", (group,))
+        target = k8s("orders", "deployments", f"billing-{i}")
+        fingerprint = f"fp-nm-{i:04x}"
+        trigger = Trigger(alert="HighLatency", fingerprint=fingerprint)
+        for k in range(2):
+            fired = at + timedelta(minutes=30 * k)
+            b.alert(fired, "HighLatency", fingerprint, target)
+            b.action(fired + timedelta(seconds=40), "latency-fixer", "k8s:rollout:restart", target, trigger=trigger)
 
 
 def hourly_jobs(b: Builder, count: int) -> None:
@@ -533,6 +552,7 @@ def evaluation_scenario(seed: int = 7, size: int = 1) -> tuple[list[Parsed], lis
     fleet_patches(b, 60 * size)
     autoscaling(b, 3 * size)
     hourly_jobs(b, 2 * size)
+    near_misses(b, 6 * size)
     stable_identities(b, 10 * size, terraform)
     repetition_loops(b, 6 * size)
     flip_flop_loops(b, 6 * size)

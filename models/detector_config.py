@@ -184,6 +184,9 @@ class AnomalyConfig(Section):
     warmup_buckets: int = Field(default=6, ge=1, description="Active buckets before a key may raise findings.")
     z_threshold: float = Field(default=4.0, gt=0, description="How far above its baseline a bucket must be.")
     min_std: float = Field(default=2.0, gt=0, description="Std floor of a bucket count.")
+    min_relative_std: float = Field(
+        default=0.25, ge=0, description="Std floor as a fraction of the mean: busy principals vary more."
+    )
     ignore_principals: tuple[str, ...] = Field(default=(), description="Principal globs never judged.")
     max_principals: int = Field(default=200_000, gt=0)
     idle_after: timedelta = timedelta(days=7)
