@@ -22,6 +22,7 @@ from weakref import WeakKeyDictionary
 from wsgiref.simple_server import WSGIServer
 
 import orjson
+from faust.sensors.monitor import TPOffsetMapping
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from prometheus_client import (
     CollectorRegistry,
@@ -259,6 +260,21 @@ def set_build_info(version: str, config: OpswardenConfig) -> None:
     BUILD_INFO.info({"version": version, "config_hash": config_hash(config)})
 
 
+class LagRecordingMonitor(PrometheusMonitor):
+    """Faust's Prometheus monitor, which also sets `opswarden_consumer_lag_messages` at each offset commit.
+
+    Faust tracks each partition's end offset as it fetches and its committed offset as it commits; the lag is
+    their difference, refreshed per commit rather than per message to keep the fetch path cheap.
+    """
+
+    def on_tp_commit(self, tp_offsets: TPOffsetMapping) -> None:
+        super().on_tp_commit(tp_offsets)
+        for tp, committed in tp_offsets.items():
+            end = self.tp_end_offsets.get(tp)
+            if end is not None:
+                record_consumer_lag(tp.topic, tp.partition, end - committed)
+
+
 @cache
 def _faust_metrics() -> FaustMetrics:
     return FaustMetrics.create(REGISTRY, FAUST_METRICS_PREFIX)
@@ -267,11 +283,12 @@ def _faust_metrics() -> FaustMetrics:
 def install_faust_sensors(app: AppT) -> None:
     """Attach Faust's Prometheus sensors to `app`, writing into `REGISTRY` under the `opswarden_faust_` prefix.
 
-    Call before the worker starts; `serve_metrics` serves them with opswarden's own. This is what
-    `faust.sensors.prometheus.setup_prometheus_sensors` does, less its web page (a worker may run without
-    Faust's web server) and safe to call for several apps in one process: they share one set of metrics.
+    Call before the worker starts; `serve_metrics` serves them with opswarden's own, and consumer lag is
+    recorded from then on. This is what `faust.sensors.prometheus.setup_prometheus_sensors` does, less its web
+    page (a worker may run without Faust's web server), and safe to call for several apps in one process:
+    they share one set of metrics.
     """
-    app.monitor = PrometheusMonitor(metrics=_faust_metrics())
+    app.monitor = LagRecordingMonitor(metrics=_faust_metrics())
 
 
 def serve_metrics(port: int, host: str) -> WSGIServer:

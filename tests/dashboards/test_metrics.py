@@ -10,6 +10,7 @@ from typing import Any
 
 import faust
 import pytest
+from faust.types import TP
 
 from detectors.base import Detector, KeyKind, LedgerEntry, Outputs
 from detectors.context import DetectionContext
@@ -166,6 +167,17 @@ def test_rebalance_forgets_partition_lag() -> None:
     assert value("opswarden_rebalances_total") == before + 1
     lag_labels = {"topic": "audit.k8s", "partition": "3"}
     assert metrics.REGISTRY.get_sample_value("opswarden_consumer_lag_messages", lag_labels) is None
+
+
+def test_faust_monitor_records_lag_at_each_commit() -> None:
+    app = faust.App("metrics-test-lag", broker="kafka://127.0.0.1:1")
+    metrics.install_faust_sensors(app)
+    partition = TP("audit.azure", 2)
+    app.monitor.track_tp_end_offset(partition, 500)
+    app.monitor.on_tp_commit({partition: 380})
+    assert value("opswarden_consumer_lag_messages", topic="audit.azure", partition="2") == 120
+    app.monitor.on_tp_commit({partition: 500})
+    assert value("opswarden_consumer_lag_messages", topic="audit.azure", partition="2") == 0
 
 
 def test_dead_letters_count_by_topic_and_reason() -> None:
