@@ -53,17 +53,16 @@ class Series:
 
     actor: str
     action: str
-    principal: str | None
     times: list[float] = field(default_factory=list)
     last_run: str | None = None
     gaps: EWStats = field(default_factory=EWStats)
 
     def as_json(self) -> list[Any]:
-        return [self.actor, self.action, self.principal, self.times, self.last_run, self.gaps.to_list()]
+        return [self.actor, self.action, self.times, self.last_run, self.gaps.to_list()]
 
     @classmethod
     def from_json(cls, data: list[Any]) -> Series:
-        return cls(data[0], data[1], data[2], data[3], data[4], EWStats.from_list(data[5]))
+        return cls(data[0], data[1], data[2], data[3], EWStats.from_list(data[4]))
 
 
 @dataclass
@@ -74,7 +73,8 @@ class LoopState:
     last_op: list[Any] | None = None  # [pair index, sign, actor, time]
     flips: list[float] = field(default_factory=list)
     replicas: int | None = None
-    fixed: dict[str, list[Any]] = field(default_factory=dict)  # fingerprint -> [success time, armed, refire times]
+    # fingerprint -> [success time, armed, refire times, who fixed it: {workflow, principal, action}]
+    fixed: dict[str, list[Any]] = field(default_factory=dict)
     episode: Episode | None = None
     last_seen: float | None = None
 
@@ -86,7 +86,6 @@ class Occurrence:
     event_id: str
     at: float
     actor: str
-    principal: str | None
     action: str
     run_id: str | None
     fingerprint: str | None
@@ -100,25 +99,35 @@ class FanOut:
 
     Rebuilt from the stream within one window after a restart; `encode`/`decode` let a runtime keep it.
 
-    >>> fan = FanOut(window=3600.0, cap=16)
+    >>> fan = FanOut(window=3600.0, cap=16, max_series=100)
     >>> for i in range(12):
     ...     fan.add("patcher", "patch", f"host-{i}", float(i))
-    >>> fan.targets("patcher", "patch", 20.0)
-    12
+    >>> fan.targets("patcher", "patch", 20.0), fan.targets("patcher", "patch", 9000.0)
+    (12, 0)
     """
 
-    def __init__(self, window: float, cap: int) -> None:
+    def __init__(self, window: float, cap: int, max_series: int) -> None:
         self.window = window
         self.cap = cap
+        self.max_series = max_series
         self.recent: dict[str, deque[tuple[float, str]]] = {}
 
     def add(self, actor: str, action: str, target: str, at: float) -> None:
-        seen = self.recent.setdefault(f"{actor}\x1f{action}", deque(maxlen=self.cap))
+        name = f"{actor}\x1f{action}"
+        if name not in self.recent and len(self.recent) >= self.max_series:
+            self._forget(at)
+        seen = self.recent.setdefault(name, deque(maxlen=self.cap))
         for entry in seen:
             if entry[1] == target:
                 seen.remove(entry)
                 break
         seen.append((at, target))
+
+    def _forget(self, at: float) -> None:
+        """Drop series idle for a window; if none is, the oldest one."""
+        stale = [name for name, seen in self.recent.items() if at - seen[-1][0] > self.window]
+        for name in stale or [next(iter(self.recent))]:
+            del self.recent[name]
 
     def targets(self, actor: str, action: str, at: float) -> int:
         seen = self.recent.get(f"{actor}\x1f{action}", ())
@@ -142,7 +151,7 @@ class RemediationLoopDetector(Detector[LoopState]):
         self.settings = cfg = config.loops
         self.eviction = EvictionPolicy(max_keys=cfg.max_targets, idle_after=cfg.idle_after)
         self.window = cfg.window.total_seconds()
-        self.fanout = FanOut(self.window, cap=4 * cfg.fanout_targets)
+        self.fanout = FanOut(self.window, cap=4 * cfg.fanout_targets, max_series=cfg.max_fanout_series)
         self._polarity = BoundedMemo(self._polarity_of_name)
         self._remediates = BoundedMemo(lambda action: any_match(cfg.audit_actions, action, ignore_case=True))
 
@@ -219,7 +228,8 @@ class RemediationLoopDetector(Detector[LoopState]):
             at = epoch(item.time)
             state.last_seen = max(state.last_seen or at, at)
             signal = self._refire(state, item.fingerprint, at)
-            facts = {"resources": [key], "environment": item.environment, "trigger": item.fingerprint}
+            fixer = state.fixed[item.fingerprint][3] if item.fingerprint in state.fixed else {}
+            facts = {**fixer, "resources": [key], "environment": item.environment, "trigger": item.fingerprint}
             return self._judge(key, state, item.id, at, signal, facts, None)
         occurrence = self._occurrence(key, state, item, ctx)
         if occurrence is None:
@@ -227,8 +237,9 @@ class RemediationLoopDetector(Detector[LoopState]):
         at = occurrence.at
         state.last_seen = max(state.last_seen or at, at)
         if occurrence.succeeded and occurrence.fingerprint:
-            fixed = state.fixed.setdefault(occurrence.fingerprint, [at, True, []])
+            fixed = state.fixed.setdefault(occurrence.fingerprint, [at, True, [], {}])
             fixed[0], fixed[1] = at, True
+            fixed[3] = {k: occurrence.facts[k] for k in ("workflow", "principal", "action")}
             _cap(state.fixed, self.settings.max_series)
         if occurrence.same_run:
             return Outputs()  # a later phase of a run already counted
@@ -273,7 +284,6 @@ class RemediationLoopDetector(Detector[LoopState]):
                 event_id=item.id,
                 at=epoch(item.time),
                 actor=item.workflow,
-                principal=item.principal,
                 action=item.action,
                 run_id=item.run_id,
                 fingerprint=item.trigger.fingerprint if item.trigger else None,
@@ -304,9 +314,7 @@ class RemediationLoopDetector(Detector[LoopState]):
             "workflow": workflow.name if workflow else None,
             "trigger": None,
         }
-        return Occurrence(
-            item.event_id, epoch(item.event_time), actor, item.principal.uid, action, None, None, True, facts
-        )
+        return Occurrence(item.event_id, epoch(item.event_time), actor, action, None, None, True, facts)
 
     @staticmethod
     def _last_run(state: LoopState, actor: str, action: str) -> str | None:
@@ -317,10 +325,10 @@ class RemediationLoopDetector(Detector[LoopState]):
         name = f"{occurrence.actor}\x1f{occurrence.action}"
         series = state.series.get(name)
         if series is None:
-            series = state.series[name] = Series(occurrence.actor, occurrence.action, occurrence.principal)
-            if len(state.series) > self.settings.max_series:
+            if len(state.series) >= self.settings.max_series:  # the least recently active series goes
                 oldest = min(state.series, key=lambda k: state.series[k].times[-1] if state.series[k].times else 0)
                 del state.series[oldest]
+            series = state.series[name] = Series(occurrence.actor, occurrence.action)
         return series
 
     def _repeat(self, key: str, state: LoopState, series: Series, occurrence: Occurrence) -> bool:

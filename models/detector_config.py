@@ -58,6 +58,7 @@ class LoopConfig(Section):
     z_threshold: float = Field(default=3.0, gt=0, description="How far below the learned log-gap a loop must be.")
     min_log_std: float = Field(default=0.5, gt=0, description="Std floor of the log-gap, so a clockwork job adapts.")
     fanout_targets: int = Field(default=10, ge=2, description="Distinct targets in a window that make it fleet-wide.")
+    max_fanout_series: int = Field(default=10_000, ge=1, description="(actor, action) pairs the fan-out model keeps.")
     inverse_pairs: tuple[tuple[str, str], ...] = Field(
         default_factory=_default_inverse_pairs,
         description="Action globs and their inverses; bare words match the operation verb (create/delete).",

@@ -210,6 +210,8 @@ def test_a_fix_that_succeeds_while_its_alert_keeps_firing_is_ineffective() -> No
     create = found[0]
     assert create.unmapped["loop_kind"] == "ineffective"
     assert create.unmapped["trigger"] == "fp-1"
+    assert create.unmapped["workflow"] == "restarter"  # raised by the alert, naming the fix that did not hold
+    assert create.unmapped["action"] == "k8s:delete:pods"
     assert create.time == int((T0 + timedelta(minutes=80)).timestamp() * 1000)  # the third firing
     assert [f.activity_id for f in found].count(Activity.CREATE) == 1
 
@@ -243,3 +245,17 @@ def test_invalid_loop_settings_are_rejected_with_their_path() -> None:
         load_config({"loops": {"min_repetitions": 1}})
     with pytest.raises(ConfigError, match="loops"):
         load_config({"loops": {"window": "-PT1H"}})
+
+
+def test_a_target_keeps_a_bounded_number_of_series() -> None:
+    config = OpswardenConfig()
+    detector = RemediationLoopDetector(config)
+    feed = Feed()
+    for k in range(3 * config.loops.max_series):
+        feed.action(T0 + timedelta(minutes=k), workflow=f"wf-{k}")
+    engine = Engine(config, [detector])
+    run(engine, feed.items)
+    state = engine.stores[detector.name][POD]
+    assert len(state.series) == config.loops.max_series
+    assert f"wf-{3 * config.loops.max_series - 1}\x1fk8s:delete:pods" in state.series
+    assert len(detector.encode_state(state)) < 2048
