@@ -1,15 +1,17 @@
-"""permission_creep: a principal's power growing beyond its own history, as the grants happen.
+"""permission_creep: a principal's power growing beyond its own history and its peers', as the grants happen.
 
 The subject is the grantee (`ChangeEvent.grants[].grantee`), not the granter; the acting principal is
-also keyed, for "used privilege". Exact per-principal sets (hashed, capped) say what is new; a learned
-EW baseline of new grants per `window` (`detectors.rate`) says whether a run of them is unusual for this
-principal. Signals:
+also keyed, for "used privilege". Exact per-principal sets (hashed, capped) say what is new. Two learned
+EW baselines of new privileges per `window` (`detectors.rate`) say whether growth is unusual: the
+principal's own, and its peer group's (a registry workflow, else the grantee kind; `PeerBaselines`).
+Signals:
 
 - admin_grant: a new privilege named in `admin_privileges` (`*:*`, AdministratorAccess, cluster-admin...).
 - takeover_grant: credentials or trust given to the principal by someone else (`takeover_privileges`).
-- grant_run: `min_grants` new privileges within `window`, above the learned baseline once warm.
-- steady_growth: `min_growth` new privileges within `growth_window` (a floor: slow creep would teach a
-  baseline that it is normal).
+- grant_run: `min_grants` new privileges within `window`, above the own baseline once warm and above
+  the peers' once they are warm.
+- steady_growth: `min_growth` new privileges within `growth_window`, above what peers gain in as long
+  (not the own baseline: a slow creep would teach it that creeping is normal).
 - privileged_first_use: first uses of sensitive APIs (weighted by `sensitive_apis`) by an established
   principal, summing to `sensitive_threshold` within `window`.
 
@@ -106,7 +108,7 @@ class PeerBaselines:
 
 
 class PermissionCreepDetector(Detector[CreepState]):
-    """Growth of a principal's granted and used privilege against its own learned baseline."""
+    """Growth of a principal's granted and used privilege against its own and its peers' learned baselines."""
 
     name = FINDING
     key_kind = KeyKind.PRINCIPAL

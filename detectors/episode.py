@@ -46,8 +46,8 @@ class Episode:
     facts: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, subject: str, first_event_id: str, at: float, count: int = 1, **kw: Any) -> Episode:
-        return cls(subject, first_event_id, at, at, count=count, next_update=max(2 * count, 2), **kw)
+    def open(cls, subject: str, first_event_id: str, at: float, count: int = 1) -> Episode:
+        return cls(subject, first_event_id, at, at, count=count, next_update=max(2 * count, 2))
 
     def grow(self, at: float, count: int, *, force: bool = False) -> bool:
         """Record growth; True when the count has doubled since the last message (so a long episode is a
