@@ -5,7 +5,8 @@ JSON: epoch seconds, strings, numbers), so it round-trips through a key's state 
 rebuilds the very same finding uid and revision.
 
 >>> from models.finding import Activity, Severity
->>> episode = Episode.open("t-1", "e-1", 0.0, facts={"resources": ["pod/a"]})
+>>> episode = Episode.open("pod/a", "e-1", 0.0)
+>>> episode.facts = {"resources": ["pod/a"]}
 >>> first = episode.spec("remediation_loop", "remediation_loop", Activity.CREATE, Severity.MEDIUM, "loop")
 >>> episode.grow(60.0, 4)
 True
