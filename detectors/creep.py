@@ -88,7 +88,7 @@ class PeerBaselines:
     >>> for count in [3.0, 4.0, 3.0, 4.0]:
     ...     peers.learn("workflow:sandbox", count, 0.2)
     >>> round(peers.of("workflow:sandbox").mean, 2), peers.of("kind:human").n
-    (3.49, 0)
+    (3.33, 0)
     """
 
     def __init__(self) -> None:
