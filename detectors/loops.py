@@ -219,14 +219,17 @@ class RemediationLoopDetector(Detector[LoopState]):
     def on_item(self, key: str, state: LoopState, item: Parsed, ctx: DetectionContext) -> Outputs:
         """An event past the open episode's quiet deadline closes it first (the watermark may lag behind)."""
         moment_of = item_time(item)
-        out = self.on_watermark(key, state, moment_of, ctx) if moment_of else Outputs()
+        if moment_of is None:
+            return Outputs()
+        at = epoch(moment_of)
+        state.last_seen = at if state.last_seen is None else max(state.last_seen, at)  # even if ignored: evictable
+        out = self.on_watermark(key, state, moment_of, ctx)
         out.extend(self._step(key, state, item, ctx))
         return out
 
     def _step(self, key: str, state: LoopState, item: Parsed, ctx: DetectionContext) -> Outputs:
         if isinstance(item, AlertEvent):
             at = epoch(item.time)
-            state.last_seen = max(state.last_seen or at, at)
             signal = self._refire(state, item.fingerprint, at)
             fixer = state.fixed[item.fingerprint][3] if item.fingerprint in state.fixed else {}
             facts = {**fixer, "resources": [key], "environment": item.environment, "trigger": item.fingerprint}
@@ -235,7 +238,6 @@ class RemediationLoopDetector(Detector[LoopState]):
         if occurrence is None:
             return Outputs()
         at = occurrence.at
-        state.last_seen = max(state.last_seen or at, at)
         if occurrence.succeeded and occurrence.fingerprint:
             fixed = state.fixed.setdefault(occurrence.fingerprint, [at, True, [], {}])
             fixed[0], fixed[1] = at, True

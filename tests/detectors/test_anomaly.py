@@ -90,3 +90,24 @@ def test_invalid_anomaly_settings_are_rejected_with_their_path() -> None:
         load_config({"anomaly": {"bucket": "PT0S"}})
     with pytest.raises(ConfigError, match=r"anomaly\.z_threshold"):
         load_config({"anomaly": {"z_threshold": 0}})
+
+
+def test_idle_and_surplus_principals_are_evicted_and_counted() -> None:
+    config = load_config({"anomaly": {"max_principals": 5}})
+    detector = ActivityAnomalyDetector(config)
+    engine = Engine(config, [detector])
+    for i in range(20):
+        who = Principal(uid=f"arn:aws:iam::1:user/u{i}", kind=PrincipalKind.HUMAN)
+        at = T0 + timedelta(minutes=2 * i)
+        engine.process(
+            ChangeEvent(
+                event_id=f"u{i}",
+                source=Source.CLOUDTRAIL,
+                event_time=at,
+                principal=who,
+                action="ec2:CreateTags",
+                is_change=True,
+            )
+        )
+    assert len(engine.stores[detector.name]) <= 5 + 1  # the cap holds at each sweep; one may arrive after it
+    assert engine.evictions[detector.name] >= 14
