@@ -32,22 +32,8 @@ from models.events import (
 from models.finding import Activity, DetectionFinding
 from models.parsers.base import Parsed
 from models.registry import Workflow
+from streams.metrics import FINDING_TYPES
 
-FINDING_TYPES = (
-    "unauthorized_change",
-    "out_of_window_change",
-    "out_of_scope_change",
-    "revoked_authorization_used",
-    "separation_of_duties_violation",
-    "non_executing_workflow_acted",
-    "unowned_automation_change",
-    "long_lived_credential_used",
-    "credential_outlived_task",
-    "undeclared_automation_change",
-    "remediation_loop",
-    "permission_creep",
-    "activity_anomaly",
-)
 FINDINGS_DOC = Path(__file__).parents[1] / "docs" / "findings.md"
 EXAMPLES_START = "<!-- examples -->"
 EXAMPLES_END = "<!-- /examples -->"

@@ -15,6 +15,7 @@ import hashlib
 import threading
 from collections import Counter as TallyCounter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -39,8 +40,9 @@ from prometheus_client.process_collector import ProcessCollector
 from detectors.base import Outputs
 from detectors.engine import Engine
 from models.config import OpswardenConfig
-from models.finding import Activity, Status
+from models.finding import Activity, Severity, Status
 from models.parsers import BY_NAME, ParseResult
+from models.patterns import glob_match
 from models.rejection import RejectReason
 
 if TYPE_CHECKING:
@@ -51,6 +53,35 @@ FAUST_METRICS_PREFIX = "opswarden_faust"
 #: Sources with their own label value; anything else is counted as `other` so a label cannot grow unbounded.
 KNOWN_SOURCES = frozenset({*BY_NAME, "registry"})
 OTHER_SOURCE = "other"
+
+#: The finding types (a contract with the SIEM, docs/findings.md); any other type is counted as `other`.
+FINDING_TYPES = (
+    "unauthorized_change",
+    "out_of_window_change",
+    "out_of_scope_change",
+    "revoked_authorization_used",
+    "separation_of_duties_violation",
+    "non_executing_workflow_acted",
+    "unowned_automation_change",
+    "long_lived_credential_used",
+    "credential_outlived_task",
+    "undeclared_automation_change",
+    "remediation_loop",
+    "permission_creep",
+    "activity_anomaly",
+)
+#: The authorization judge's verdicts, one per judged change (the ledger).
+VERDICTS = (
+    "authorized",
+    "authorized_by_registry",
+    "unauthorized_change",
+    "out_of_window_change",
+    "out_of_scope_change",
+    "revoked_authorization_used",
+)
+OTHER_TYPE = "other"
+SEVERITIES = tuple(severity.name.lower() for severity in Severity if severity is not Severity.UNKNOWN)
+ACTIVITIES = tuple(activity.name.lower() for activity in Activity)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
@@ -184,7 +215,7 @@ def record_outputs(outputs: Outputs, now: datetime) -> None:
         CHANGES_JUDGED.labels(entry.verdict, entry.environment).inc()
     now_seconds = now.timestamp()
     for finding in outputs.findings:
-        finding_type = finding.finding_type
+        finding_type = finding.finding_type if finding.finding_type in FINDING_TYPES else OTHER_TYPE
         if finding.status_id is Status.SUPPRESSED:
             rule = str(finding.unmapped.get("suppression", {}).get("rule", "unknown"))
             FINDINGS_SUPPRESSED.labels(finding_type, rule).inc()
@@ -199,34 +230,72 @@ def record_processing(topic: str, seconds: float) -> None:
     PROCESSING_LATENCY.labels(topic).observe(seconds)
 
 
+@dataclass
+class EngineReading:
+    """What one engine holds at one moment; the worker's gauges are the sum (or max) over its engines."""
+
+    tracked_keys: dict[tuple[str, str], int] = field(default_factory=dict)
+    pending_changes: int = 0
+    warmup: dict[str, tuple[int, int]] = field(default_factory=dict)
+    authorizations_in_force: int | None = None
+
+
+def read_engine(engine: Engine) -> EngineReading:
+    """Counts only: detectors that know their pending changes or warm-up state report them (see the Protocols)."""
+    reading = EngineReading()
+    for detector in engine.detectors:
+        store = engine.stores[detector.name]
+        reading.tracked_keys[detector.name, detector.key_kind.value] = len(store)
+        if isinstance(detector, CountsPendingChanges):
+            reading.pending_changes += detector.pending_changes(store)
+        if isinstance(detector, CountsWarmup):
+            reading.warmup[detector.name] = detector.warmup_counts(store)
+    watermark = engine.context.watermark or engine.max_event_time
+    if watermark is not None:
+        reading.authorizations_in_force = engine.context.authorizations.in_force_count(watermark)
+    return reading
+
+
+_engine_readings: WeakKeyDictionary[Engine, EngineReading] = WeakKeyDictionary()
 _evictions_seen: WeakKeyDictionary[Engine, TallyCounter[str]] = WeakKeyDictionary()
-_evictions_lock = threading.Lock()
+_engines_lock = threading.Lock()
 
 
 def record_engine_state(engine: Engine) -> None:
-    """Refresh the state gauges from an engine; call it on the runtime's timer, once per engine.
+    """Refresh the state gauges with one engine's reading; call it on the runtime's timer for every engine.
 
-    Evictions are added as the difference since the previous call for the same engine, so several engines
-    in one worker (one per partitioned agent) add up.
+    A worker holds one engine per assigned partition (and agent): the key and pending gauges are the sums over
+    the engines read since the last rebalance, authorizations in force (global state, the same everywhere) the
+    maximum. Evictions are added as the difference since the previous call for the same engine.
     """
-    for detector in engine.detectors:
-        store = engine.stores[detector.name]
-        TRACKED_KEYS.labels(detector.name, detector.key_kind.value).set(len(store))
-        if isinstance(detector, CountsPendingChanges):
-            PENDING_CHANGES.set(detector.pending_changes(store))
-        if isinstance(detector, CountsWarmup):
-            warming, warm = detector.warmup_counts(store)
-            MODEL_KEYS.labels(detector.name, "warming").set(warming)
-            MODEL_KEYS.labels(detector.name, "warm").set(warm)
-    watermark = engine.context.watermark or engine.max_event_time
-    if watermark is not None:
-        AUTHORIZATIONS_IN_FORCE.set(engine.context.authorizations.in_force_count(watermark))
-    with _evictions_lock:
+    with _engines_lock:
+        _engine_readings[engine] = read_engine(engine)
+        _publish_engine_readings(list(_engine_readings.values()))
         seen = _evictions_seen.setdefault(engine, TallyCounter())
         for detector_name, total in engine.evictions.items():
             if total > seen[detector_name]:
                 EVICTED_KEYS.labels(detector_name).inc(total - seen[detector_name])
                 seen[detector_name] = total
+
+
+def _publish_engine_readings(readings: list[EngineReading]) -> None:
+    tracked: TallyCounter[tuple[str, str]] = TallyCounter()
+    warming: TallyCounter[str] = TallyCounter()
+    warm: TallyCounter[str] = TallyCounter()
+    for reading in readings:
+        tracked.update(reading.tracked_keys)
+        for detector_name, (cold, ready) in reading.warmup.items():
+            warming[detector_name] += cold
+            warm[detector_name] += ready
+    for (detector_name, key_kind), count in tracked.items():
+        TRACKED_KEYS.labels(detector_name, key_kind).set(count)
+    for detector_name in warming.keys() | warm.keys():
+        MODEL_KEYS.labels(detector_name, "warming").set(warming[detector_name])
+        MODEL_KEYS.labels(detector_name, "warm").set(warm[detector_name])
+    PENDING_CHANGES.set(sum(reading.pending_changes for reading in readings))
+    in_force = [r.authorizations_in_force for r in readings if r.authorizations_in_force is not None]
+    if in_force:
+        AUTHORIZATIONS_IN_FORCE.set(max(in_force))
 
 
 def record_dead_letter(topic: str, reason: RejectReason) -> None:
@@ -240,13 +309,15 @@ def record_consumer_lag(topic: str, partition: int, lag: int) -> None:
 
 
 def record_rebalance() -> None:
-    """Count a rebalance and forget the lag of partitions this worker may no longer own.
+    """Count a rebalance and forget the lag and engines of partitions this worker may no longer own.
 
-    The runtime records lag again for the partitions it is assigned after the rebalance; without the reset a
-    partition that moved to another worker would be counted twice.
+    Lag and engine state are recorded again for the partitions assigned after the rebalance; without the reset
+    a partition that moved to another worker would be counted on both.
     """
     REBALANCES.inc()
     CONSUMER_LAG.clear()
+    with _engines_lock:
+        _engine_readings.clear()
 
 
 def config_hash(config: OpswardenConfig) -> str:
@@ -256,8 +327,29 @@ def config_hash(config: OpswardenConfig) -> str:
 
 
 def set_build_info(version: str, config: OpswardenConfig) -> None:
-    """Publish `opswarden_build_info{version, config_hash} 1` once at worker start."""
+    """Publish `opswarden_build_info{version, config_hash} 1` once at worker start, and start the series the
+    config bounds at zero (`initialise_series`)."""
     BUILD_INFO.info({"version": version, "config_hash": config_hash(config)})
+    initialise_series(config)
+
+
+def initialise_series(config: OpswardenConfig) -> None:
+    """Create every verdict, finding and suppression series at zero.
+
+    Prometheus's `increase()` cannot see the first increment of a series it never saw at zero, so without this
+    the first unauthorized change after a worker start would raise no alert.
+    """
+    environments = {*config.environments.environments, config.environments.default_environment}
+    for environment in environments - set(config.environments.unjudged):
+        for verdict in VERDICTS:
+            CHANGES_JUDGED.labels(verdict, environment)
+    for finding_type in FINDING_TYPES:
+        for severity in SEVERITIES:
+            for activity in ACTIVITIES:
+                FINDINGS_ISSUED.labels(finding_type, severity, activity)
+        for rule in config.suppressions:
+            if glob_match(rule.finding_type, finding_type):
+                FINDINGS_SUPPRESSED.labels(finding_type, rule.id)
 
 
 class LagRecordingMonitor(PrometheusMonitor):

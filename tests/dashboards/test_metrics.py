@@ -12,12 +12,13 @@ import faust
 import pytest
 from faust.types import TP
 
+from detectors import anomaly, creep, judge, loops
 from detectors.base import Detector, KeyKind, LedgerEntry, Outputs
 from detectors.context import DetectionContext
 from detectors.engine import Engine
 from detectors.findings import FindingSpec
 from models.authorization import AuthorizationRecord, AuthStatus
-from models.config import OpswardenConfig, SuppressionRule
+from models.config import EnvironmentConfig, EnvironmentSelectors, OpswardenConfig, SuppressionRule
 from models.finding import Activity, DetectionFinding, Severity
 from models.parsers import ParseResult
 from models.parsers.base import Parsed
@@ -139,24 +140,34 @@ class CountingDetector(Detector[dict[str, int]]):
         return {"seen": int(data)}
 
 
-def test_record_engine_state_sets_gauges_and_adds_evictions_once() -> None:
+def counting_engine(states: dict[str, dict[str, int]], evictions: int) -> Engine:
     config = OpswardenConfig()
     engine = Engine(config, [CountingDetector(config)])
-    engine.stores["counting"].update({"svc/a": {"seen": 3}, "svc/b": {"seen": 1}})
+    engine.stores["counting"].update(states)
     engine.context.authorizations.upsert(
         AuthorizationRecord(id="CHG1", status=AuthStatus.APPROVED, owner="o", principals=("p",), actions=("*",))
     )
     engine.max_event_time = T0
-    engine.evictions["counting"] = 5
+    engine.evictions["counting"] = evictions
+    return engine
+
+
+def test_engine_state_gauges_sum_over_a_workers_partition_engines() -> None:
+    metrics.record_rebalance()
+    first = counting_engine({"svc/a": {"seen": 3}, "svc/b": {"seen": 1}}, evictions=5)
+    second = counting_engine({"svc/c": {"seen": 2}}, evictions=2)
     before_evicted = value("opswarden_evicted_keys_total", detector="counting")
-    metrics.record_engine_state(engine)
-    metrics.record_engine_state(engine)
-    assert value("opswarden_tracked_keys", detector="counting", key_kind="target") == 2
-    assert value("opswarden_model_keys", detector="counting", state="warm") == 1
+    for engine in (first, second, first, second):  # the runtime's timer, twice
+        metrics.record_engine_state(engine)
+    assert value("opswarden_tracked_keys", detector="counting", key_kind="target") == 3
+    assert value("opswarden_model_keys", detector="counting", state="warm") == 2
     assert value("opswarden_model_keys", detector="counting", state="warming") == 1
-    assert value("opswarden_pending_changes") == 2
+    assert value("opswarden_pending_changes") == 3
     assert value("opswarden_authorizations_in_force") == 1
-    assert value("opswarden_evicted_keys_total", detector="counting") == before_evicted + 5
+    assert value("opswarden_evicted_keys_total", detector="counting") == before_evicted + 7
+    metrics.record_rebalance()  # the second partition moved away
+    metrics.record_engine_state(first)
+    assert value("opswarden_tracked_keys", detector="counting", key_kind="target") == 2
 
 
 def test_rebalance_forgets_partition_lag() -> None:
@@ -184,6 +195,31 @@ def test_dead_letters_count_by_topic_and_reason() -> None:
     before = value("opswarden_dead_letters_total", topic="audit.gcp", reason="too_large")
     metrics.record_dead_letter("audit.gcp", RejectReason.TOO_LARGE)
     assert value("opswarden_dead_letters_total", topic="audit.gcp", reason="too_large") == before + 1
+
+
+def test_series_start_at_zero_so_the_first_event_after_a_start_is_an_increase() -> None:
+    config = OpswardenConfig(
+        environments=EnvironmentConfig(environments={"qa-zero": EnvironmentSelectors(accounts=("1",))}),
+        suppressions=(SuppressionRule(id="zero-rule", finding_type="remediation_*", reason="r", owner="o"),),
+    )
+    metrics.set_build_info("1.2.3", config)
+    read = metrics.REGISTRY.get_sample_value
+    for verdict in metrics.VERDICTS:
+        assert read("opswarden_changes_judged_total", {"verdict": verdict, "environment": "qa-zero"}) == 0
+    issued = {"type": "credential_outlived_task", "severity": "critical", "activity": "update"}
+    assert read("opswarden_findings_issued_total", issued) is not None
+    assert read("opswarden_findings_suppressed_total", {"type": "remediation_loop", "rule": "zero-rule"}) == 0
+    assert read("opswarden_findings_suppressed_total", {"type": "permission_creep", "rule": "zero-rule"}) is None
+
+
+def test_label_values_are_the_detectors_own() -> None:
+    not_covered = {judge.UNAUTHORIZED, judge.OUT_OF_WINDOW, judge.OUT_OF_SCOPE, judge.REVOKED_USED}
+    assert {judge.AUTHORIZED, judge.AUTHORIZED_BY_REGISTRY, *not_covered} == set(metrics.VERDICTS)
+    other_detectors = {loops.FINDING, creep.FINDING, anomaly.FINDING}
+    assert {*not_covered, *judge.CHECK_SEVERITY, *other_detectors} == set(metrics.FINDING_TYPES)
+    before = value("opswarden_findings_issued_total", type="other", severity="high", activity="create")
+    metrics.record_outputs(Outputs(findings=[finding("made_up_type")]), now=T0)
+    assert value("opswarden_findings_issued_total", type="other", severity="high", activity="create") == before + 1
 
 
 def test_build_info_carries_a_config_hash_that_changes_with_the_config() -> None:

@@ -1,10 +1,10 @@
 """Every PromQL expression in the dashboards and alert rules, run against a real Prometheus scraping opswarden.
 
 Prometheus (the Debian binary) starts on a free loopback port with the alert rules loaded and scrapes the
-metrics source every second; the source plays two rounds of its scenario, a scrape apart, so that counters
-move between samples. Then each expression must parse, return data unless it only uses metrics the source
-cannot exercise, and use only metric names the endpoint exposes: renaming a metric in code and not in a
-dashboard or rule fails here.
+metrics source every second; once it has seen the worker idle (its series at zero), the source plays one round
+of its scenario. Then each expression must parse, return data unless it only uses metrics the source cannot
+exercise, and use only metric names the endpoint exposes: renaming a metric in code and not in a dashboard or
+rule fails here. The alerts the scenario should raise must fire on its first events, as after a worker start.
 """
 
 from __future__ import annotations
@@ -121,9 +121,8 @@ def prometheus(metrics_source: MetricsSource, tmp_path_factory: pytest.TempPathF
                 assert time.monotonic() < deadline, "Prometheus did not become ready"
                 time.sleep(0.2)
         server.wait_for_scrapes(2)
-        for _ in range(2):
-            metrics_source.play_round()
-            server.wait_for_scrapes(2)
+        metrics_source.play_round()
+        server.wait_for_scrapes(2)
         yield server
     finally:
         process.terminate()
