@@ -222,7 +222,7 @@ def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[D
         ),
         {
             topics.name("authorizations"): lambda message: apply_authorization(shared, message, config),
-            topics.name("registry"): lambda message: apply_workflows(shared, message),
+            topics.name("registry"): lambda message: apply_workflows(shared, message, config.limits),
         },
     )
     return Runtime(
@@ -234,6 +234,6 @@ def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[D
         reader=reader,
         ingestor=Ingestor(config, by_kind, routes, settings.partitions, topics.sources(), publisher),
         authorizations=AuthorizationIngestor(config, routes[KeyKind.PRINCIPAL], settings.partitions, publisher),
-        registry=RegistryIngestor(publisher),
+        registry=RegistryIngestor(config.limits, publisher),
         engines=engines,
     )

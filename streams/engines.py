@@ -6,8 +6,9 @@ window (several source partitions and topics feed one key) gives the same findin
 runs in event-time order. Buffered items live in memory only; the agent acks a message once all its items
 have left the buffer, so after a crash they are read again from Kafka (at-least-once).
 
-A quiet partition moves on processing time: after `idle_after_s` without events, its reorder horizon and
-watermark advance by `rate` times the wall-clock time since the last event (`IdleClock`).
+A quiet partition moves on processing time: after `idle_after_s` without events, its reorder horizon (and
+the watermark, which trails it by the allowed lateness) advances by `rate` times the wall-clock time since
+the last event (`IdleClock`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from streams.processing import SharedState
 from streams.routing import RoutedMessage
 from streams.routing import partition_for as route
 from streams.tables import TableStore
+
+#: Bounds the idle shift (~1,000 years) so a fast idle clock cannot overflow datetime.
+MAX_SHIFT_S = 3.2e10
 
 
 class PartitionDetector(Detector[Any]):
@@ -90,7 +94,6 @@ class PartitionEngine:
     last_event_clock: float
     buffer: list[tuple[datetime, int, Parsed]] = field(default_factory=list)
     arrivals: int = 0
-    idle_base_watermark: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ class IdleClock:
 
     def shift(self, holder: PartitionEngine, now: float) -> timedelta:
         quiet = now - holder.last_event_clock
-        return timedelta(seconds=quiet * self.rate) if quiet >= self.idle_after_s else timedelta(0)
+        return timedelta(seconds=min(quiet * self.rate, MAX_SHIFT_S)) if quiet >= self.idle_after_s else timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -166,9 +169,7 @@ class PartitionedEngines:
         marks = orjson.loads(saved) if saved is not None else {}
         engine.context.watermark = _time(marks.get("watermark"))
         engine.max_event_time = _time(marks.get("max_event_time"))
-        holder = PartitionEngine(engine, list(stores.values()), _time(marks.get("newest")), time.monotonic())
-        holder.idle_base_watermark = engine.context.watermark
-        return holder
+        return PartitionEngine(engine, list(stores.values()), _time(marks.get("newest")), time.monotonic())
 
     def revoke(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
@@ -196,13 +197,11 @@ class PartitionedEngines:
         shift = self.clock.shift(holder, now) if message.tick else timedelta(0)
         horizon = holder.newest - self.reorder_window + shift if holder.newest is not None else None
         while horizon is not None and holder.buffer and holder.buffer[0][0] <= horizon:
-            self._process(engine, heapq.heappop(holder.buffer)[2], out, failures)
-        if held_until is not None:
-            holder.idle_base_watermark = engine.context.watermark
-        elif shift and holder.idle_base_watermark is not None:
-            released = engine.advance(holder.idle_base_watermark + shift)
-            released.findings = [engine.suppressor.apply(finding) for finding in released.findings]
-            out.extend(released)
+            moment, _, item = heapq.heappop(holder.buffer)
+            self._advance(engine, moment - self.config.allowed_lateness, out)
+            self._process(engine, item, out, failures)
+        if shift and horizon is not None:
+            self._advance(engine, horizon - self.config.allowed_lateness, out)
         for store in holder.stores:
             store.write_back()
         self.watermarks[str(partition)] = orjson.dumps(
@@ -213,6 +212,14 @@ class PartitionedEngines:
             }
         )
         return Handled(out, failures, held_until, horizon)
+
+    @staticmethod
+    def _advance(engine: Engine, watermark: datetime, out: Outputs) -> None:
+        """Release what is due before an item is stepped, as if the other partitions' events had moved time on:
+        a partition's findings then do not depend on how busy the others are."""
+        released = engine.advance(watermark)
+        released.findings = [engine.suppressor.apply(finding) for finding in released.findings]
+        out.extend(released)
 
     @staticmethod
     def _process(engine: Engine, item: Parsed, out: Outputs, failures: list[ItemFailure]) -> None:

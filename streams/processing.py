@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from detectors.base import Detector, KeyKind, Outputs
 from detectors.context import AuthorizationIndex, DetectionContext, RegistryIndex
 from models.authorization import AuthorizationRecord
-from models.config import OpswardenConfig
+from models.config import LimitsConfig, OpswardenConfig
 from models.parsers import ParseResult, parse_document
 from models.parsers.base import ParseContext, Parsed
 from models.registry import Workflow
@@ -162,7 +162,8 @@ class AuthorizationIngestor:
 class RegistryIngestor:
     """Validates `workflow.registry`; the global reader applies what is valid, bad messages go to dead letters."""
 
-    def __init__(self, publisher: Publisher) -> None:
+    def __init__(self, limits: LimitsConfig, publisher: Publisher) -> None:
+        self.limits = limits
         self.publisher = publisher
 
     def ingest(self, messages: Iterable[SourceMessage]) -> None:
@@ -170,7 +171,7 @@ class RegistryIngestor:
             if message.value is None:
                 continue
             try:
-                parse_workflows(message.value)
+                parse_workflows(message.value, self.limits)
             except WorkflowRejected as exc:
                 letter = DeadLetter(message.key, message.value, exc.reason, exc.detail, *_where(message))
                 self.publisher.dead_letter(letter)
@@ -183,8 +184,10 @@ class WorkflowRejected(ValueError):
         self.detail = detail
 
 
-def parse_workflows(value: bytes) -> list[Workflow]:
+def parse_workflows(value: bytes, limits: LimitsConfig) -> list[Workflow]:
     """A registry message: one workflow, or a `{"workflows": [...]}` document (the YAML file's shape)."""
+    if len(value) > limits.max_document_bytes:
+        raise WorkflowRejected(RejectReason.TOO_LARGE, f"{len(value)} bytes exceeds {limits.max_document_bytes}")
     try:
         data = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -215,11 +218,11 @@ def apply_authorization(shared: SharedState, message: SourceMessage, config: Ops
             shared.authorizations.upsert(record)
 
 
-def apply_workflows(shared: SharedState, message: SourceMessage) -> None:
+def apply_workflows(shared: SharedState, message: SourceMessage, limits: LimitsConfig) -> None:
     if message.value is None:
         return
     try:
-        workflows = parse_workflows(message.value)
+        workflows = parse_workflows(message.value, limits)
     except WorkflowRejected:
         return  # dead-lettered by the registry agent
     for workflow in workflows:
