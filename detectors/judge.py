@@ -16,7 +16,7 @@ A registry `ticketless_actions` entry authorizes without a record (`authorized_b
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -163,6 +163,11 @@ class AuthorizationJudge(Detector[JudgeState]):
 
     def last_seen(self, state: JudgeState) -> datetime | None:
         return state.last_seen
+
+    @staticmethod
+    def pending_changes(store: Mapping[str, JudgeState]) -> int:
+        """Changes held for their grace period, awaiting a record: the analysts' pending gauge."""
+        return sum(len(state.pending) for state in store.values())
 
     def encode_state(self, state: JudgeState) -> bytes:
         return orjson.dumps(

@@ -388,3 +388,12 @@ def test_grace_shorter_than_declaration_window_is_rejected() -> None:
 
 def test_timedelta_defaults() -> None:
     assert load_config(None).authorization.grace == timedelta(minutes=15)
+
+
+def test_pending_changes_counts_what_waits_for_its_grace() -> None:
+    built = engine()
+    for item in (change("e1", 0), change("e2", 1, who=BOT), change("e3", 2)):
+        built.process(item)
+    assert AuthorizationJudge.pending_changes(built.stores["authorization"]) == 3
+    built.process(change("e4", 30))
+    assert AuthorizationJudge.pending_changes(built.stores["authorization"]) == 1
