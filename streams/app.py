@@ -44,9 +44,13 @@ from streams.processing import (
     apply_authorization,
     apply_workflows,
 )
-from streams.routing import TICK, decode_message, encode_item
+from streams.routing import decode_message, encode_item, tick_message
 from streams.settings import Settings
 from streams.tables import GlobalReader
+
+#: Largest state a key may have; changelog topics accept it (the broker's default is 1 MB).
+MAX_STATE_BYTES = 16 * 1024 * 1024
+CHANGELOG_CONFIG = {"max.message.bytes": str(MAX_STATE_BYTES)}
 
 InputHandler = Ingestor | AuthorizationIngestor | RegistryIngestor
 
@@ -88,6 +92,8 @@ def create_faust_app(settings: Settings) -> faust.App:
         table_standby_replicas=0,
         stream_wait_empty=False,  # messages held in reorder buffers stay unacked; they are read again
         producer_linger_ms=5,
+        producer_compression_type="gzip",  # changelogs: detector state is JSON, and a busy key's can pass 1 MB
+        producer_max_request_size=MAX_STATE_BYTES,
     )
 
 
@@ -158,9 +164,10 @@ class Runtime:
 
     def tick(self) -> None:
         """Send a tick to every engine partition this worker holds, so quiet partitions move on."""
+        tick = tick_message(time.time())
         for tp in self.app.consumer.assignment():
             if tp.topic in self.engines:
-                self.publisher.producer.produce(tp.topic, TICK, partition=tp.partition)
+                self.publisher.producer.produce(tp.topic, tick, partition=tp.partition)
 
     def revoke(self, revoked: set[TP]) -> None:
         """Forget revoked partitions: their unacked messages will be read again by their new owner."""
@@ -190,7 +197,7 @@ def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[D
         OutputProducer(settings), topics.name("findings"), topics.name("ledger"), topics.name("deadletter")
     )
     shared = SharedState()
-    clock = IdleClock(settings.idle_after_s, settings.idle_clock_rate)
+    clock = IdleClock(settings.idle_after_s, settings.idle_clock_rate, settings.tick_interval_s)
     reorder_window = timedelta(seconds=settings.reorder_window_s)
     engines: dict[str, PartitionedEngines] = {}
     for kind, topic in routes.items():
@@ -200,6 +207,7 @@ def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[D
                 partitions=settings.partitions,
                 key_type=str,
                 value_type=bytes,
+                extra_topic_configs=CHANGELOG_CONFIG,
             )
             for d in by_kind[kind]
         }
@@ -232,7 +240,9 @@ def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[D
         publisher=publisher,
         shared=shared,
         reader=reader,
-        ingestor=Ingestor(config, by_kind, routes, settings.partitions, topics.sources(), publisher),
+        ingestor=Ingestor(
+            config, by_kind, routes, settings.partitions, topics.sources(), publisher, settings.tick_interval_s / 2
+        ),
         authorizations=AuthorizationIngestor(config, routes[KeyKind.PRINCIPAL], settings.partitions, publisher),
         registry=RegistryIngestor(config.limits, publisher),
         engines=engines,

@@ -96,15 +96,27 @@ class PartitionEngine:
     arrivals: int = 0
 
 
-@dataclass(frozen=True)
 class IdleClock:
-    """Processing-time fallback for a quiet partition: event time advances at `rate` times wall time."""
+    """Processing-time fallback for a quiet partition: event time advances at `rate` times wall time.
 
-    idle_after_s: float
-    rate: float
+    Quiet means: no item for the partition, no input batch on this worker (nor a worker start) for
+    `idle_after_s`, and the tick that asks was read promptly, so a partition that is merely behind its
+    input never jumps ahead of events still on their way.
+    """
 
-    def shift(self, holder: PartitionEngine, now: float) -> timedelta:
-        quiet = now - holder.last_event_clock
+    def __init__(self, idle_after_s: float, rate: float, tick_interval_s: float) -> None:
+        self.idle_after_s = idle_after_s
+        self.rate = rate
+        self.max_tick_delay_s = 2 * tick_interval_s
+        self.last_input = time.monotonic()
+
+    def input_seen(self, now: float) -> None:
+        self.last_input = now
+
+    def shift(self, holder: PartitionEngine, now: float, tick_sent: float | None) -> timedelta:
+        if tick_sent is None or time.time() - tick_sent > self.max_tick_delay_s:
+            return timedelta(0)
+        quiet = now - max(holder.last_event_clock, self.last_input)
         return timedelta(seconds=min(quiet * self.rate, MAX_SHIFT_S)) if quiet >= self.idle_after_s else timedelta(0)
 
 
@@ -194,7 +206,7 @@ class PartitionedEngines:
         if held_until is not None:
             holder.newest = held_until if holder.newest is None else max(holder.newest, held_until)
             holder.last_event_clock = now
-        shift = self.clock.shift(holder, now) if message.tick else timedelta(0)
+        shift = self.clock.shift(holder, now, message.tick_sent)
         horizon = holder.newest - self.reorder_window + shift if holder.newest is not None else None
         while horizon is not None and holder.buffer and holder.buffer[0][0] <= horizon:
             moment, _, item = heapq.heappop(holder.buffer)

@@ -71,4 +71,5 @@ class OutputProducer:
         """Flush before exit; raise if anything was refused or is still undelivered."""
         left = self._producer.flush(timeout_s)
         if self._errors or left:
-            raise DeliveryFailed(f"{len(self._errors)} messages refused, {left} undelivered")
+            first = f", first: {self._errors[0]}" if self._errors else ""
+            raise DeliveryFailed(f"{len(self._errors)} messages refused, {left} undelivered{first}")

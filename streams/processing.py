@@ -5,6 +5,7 @@ The agents in `streams.agents` are thin loops that hand each batch of messages t
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from models.rejection import Rejection, RejectReason
 from streams import metrics
 from streams.deadletter import DeadLetter, from_exception, from_rejections
 from streams.outputs import OutputProducer
-from streams.routing import authorization_notice, encode_item, items_message
+from streams.routing import ACTIVE, authorization_notice, encode_item, items_message
 from streams.routing import partition_for as route
 
 #: Largest repartition message: a huge envelope is split so no message nears the broker's size limit.
@@ -95,6 +96,7 @@ class Ingestor:
         partitions: int,
         sources: Mapping[str, tuple[str, ...]],
         publisher: Publisher,
+        activity_every_s: float,
     ) -> None:
         self.config = config
         self.detectors = detectors
@@ -102,6 +104,8 @@ class Ingestor:
         self.partitions = partitions
         self.sources = sources
         self.publisher = publisher
+        self.activity_every_s = activity_every_s
+        self._activity_sent = 0.0
 
     def ingest(self, messages: Iterable[SourceMessage]) -> None:
         batches: dict[tuple[str, int], list[bytes]] = defaultdict(list)
@@ -119,6 +123,17 @@ class Ingestor:
         for (topic, partition), encoded in batches.items():
             for chunk in _chunks(encoded):
                 self.publisher.producer.produce(topic, items_message(chunk), partition=partition)
+        self._announce_activity()
+
+    def _announce_activity(self) -> None:
+        """Tell every engine partition that input is flowing (at most every `activity_every_s`)."""
+        now = time.monotonic()
+        if now - self._activity_sent < self.activity_every_s:
+            return
+        self._activity_sent = now
+        for topic in self.routes.values():
+            for partition in range(self.partitions):
+                self.publisher.producer.produce(topic, ACTIVE, partition=partition)
 
     def _reject(self, message: SourceMessage, rejections: Sequence[Rejection]) -> None:
         self.publisher.dead_letter(from_rejections(rejections, message.key, message.value, *_where(message)))

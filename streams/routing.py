@@ -5,7 +5,10 @@ A message on a repartition topic (`opswarden.by-principal`, `opswarden.by-target
 - a batch of canonical items (JSON array under `items`), all routed to that message's partition;
 - an authorization notice (`authorization`), broadcast to every principal partition so that each
   engine can revisit its open work (retro-approved emergencies);
-- a tick (`tick`), which lets a quiet partition's watermark move on processing time.
+- a tick (`tick`: its wall-clock send time), which lets a quiet partition's watermark move on processing
+  time; a tick read long after it was sent shows the partition is behind, not quiet;
+- an activity notice (`active`), sent by every ingest agent that is routing input to every partition now and
+  then, so that a partition whose keys happen to be quiet does not count as idle while input flows.
 
 Routing is by a stable hash of the detector key, the same one `TableStore` uses to find a partition's keys.
 """
@@ -30,7 +33,6 @@ MODEL_BY_KIND: dict[str, type[BaseModel]] = {
     "alert": AlertEvent,
     "authorization": AuthorizationRecord,
 }
-TICK = orjson.dumps({"tick": True})
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -52,16 +54,24 @@ def items_message(encoded: Sequence[bytes]) -> bytes:
     return b'{"items":[' + b",".join(encoded) + b"]}"
 
 
+ACTIVE = orjson.dumps({"active": True})
+
+
+def tick_message(sent: float) -> bytes:
+    return orjson.dumps({"tick": sent})
+
+
 def authorization_notice(record: AuthorizationRecord) -> bytes:
     return b'{"authorization":' + encode_item(record) + b"}"
 
 
 @dataclass(frozen=True)
 class RoutedMessage:
-    """A decoded repartition message: items to process, or a tick (no items)."""
+    """A decoded repartition message: items to process, or a tick (no items) with its send time."""
 
     items: list[Parsed]
-    tick: bool = False
+    tick_sent: float | None = None
+    active: bool = False
 
 
 def decode_message(value: bytes) -> RoutedMessage:
@@ -70,4 +80,5 @@ def decode_message(value: bytes) -> RoutedMessage:
         return RoutedMessage([decode_item(item) for item in data["items"]])
     if "authorization" in data:
         return RoutedMessage([decode_item(data["authorization"])])
-    return RoutedMessage([], tick=bool(data.get("tick")))
+    sent = data.get("tick")
+    return RoutedMessage([], tick_sent=float(sent) if isinstance(sent, int | float) else None, active="active" in data)

@@ -31,7 +31,7 @@ from detectors.scenario import demo_scenario, evaluation_scenario
 from models.config import OpswardenConfig, load_config
 from models.parsers import parse_document
 from models.parsers.base import ParseContext
-from streams.native_records import native_record, scenario_messages, topic_for
+from streams.native_records import key_for, native_record, scenario_messages, topic_for
 from streams.outputs import OutputProducer
 from streams.processing import AUTHORIZATION_SOURCES
 from streams.replay import in_replay_order
@@ -141,7 +141,7 @@ def stream(kafka_bootstrap: str, tmp_path: Path) -> Iterator[StreamUnderTest]:
         "OPSWARDEN_CONFIG_FILE": str(config_file),
         "OPSWARDEN_DATA_DIR": str(tmp_path / "data"),
         "OPSWARDEN_METRICS_PORT": "0",
-        "OPSWARDEN_IDLE_AFTER_S": "1",
+        "OPSWARDEN_IDLE_AFTER_S": "2",
         "OPSWARDEN_TICK_INTERVAL_S": "0.5",
         "OPSWARDEN_SESSION_TIMEOUT_S": "6",
         "OPSWARDEN_HEARTBEAT_INTERVAL_S": "1",
@@ -211,16 +211,23 @@ def sample_messages(stream: StreamUnderTest) -> list[Produced]:
 
 
 def flowing_scenario(stream: StreamUnderTest) -> list[Produced]:
-    """The evaluation scenario's CloudTrail changes, AIOps actions and authorizations, in event-time order."""
+    """The evaluation scenario's authorizations and CloudTrail changes (six days of event time, fed in seconds).
+
+    One input topic, so arrival order is event-time order: fed this fast, the interleaving of two topics
+    would be days of event time apart, far beyond any realistic reorder window.
+    """
     items, _labels = evaluation_scenario(seed=3, size=1)
     topics = stream.settings.topics
+    wanted = {topics.name("authorizations"), topics.name("cloudtrail")}
     messages: list[Produced] = []
     for item in items:
-        try:
-            record = native_record(item)
-        except ValueError:
-            continue  # Kubernetes changes and alerts have no native renderer; the rest is the scenario
-        messages.append((topic_for(item, topics), None, orjson.dumps(record)))
+        topic = topic_for(item, topics)
+        if (
+            topic in wanted
+            and item.kind in ("authorization", "change")
+            and getattr(item, "source", "cloudtrail") == "cloudtrail"
+        ):
+            messages.append((topic, key_for(item), orjson.dumps(native_record(item))))
     return messages
 
 
@@ -230,11 +237,12 @@ def assert_same_findings(observed: list[dict[str, Any]], expected: list[dict[str
 
 
 def assert_none_missing(observed: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
-    """After a crash or a rebalance: every replay finding is there; a re-issued one carries a known uid."""
-    observed_contents = set(map(canonical, observed))
-    missing = [finding_id(f) for f in expected if canonical(f) not in observed_contents]
+    """After a crash or a rebalance: every replay finding (uid and activity) is there, and whatever was issued
+    twice carries a uid replay knows. Contents may differ: input read again after a crash counts twice."""
+    observed_ids = {finding_id(f) for f in observed}
+    missing = sorted({finding_id(f) for f in expected} - observed_ids)
     assert not missing, f"{len(missing)} findings missing, e.g. {missing[:5]}"
-    unknown = {finding_id(f) for f in observed} - {finding_id(f) for f in expected}
+    unknown = {uid for uid, _ in observed_ids} - {uid for uid, _ in map(finding_id, expected)}
     assert not unknown, f"findings replay does not give: {sorted(unknown)[:5]}"
 
 
