@@ -47,6 +47,7 @@ class ActivityState:
     denied_rate: EWStats = field(default_factory=EWStats)
     episode: Episode | None = None
     last_seen: float | None = None
+    previous: tuple[int, int] = (0, 0)  # the bucket just before: (changes, denied)
 
 
 class ActivityAnomalyDetector(Detector[ActivityState]):
@@ -91,6 +92,7 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
                 state.denied_rate.to_list(),
                 None if state.episode is None else state.episode.as_json(),
                 state.last_seen,
+                state.previous,
             ]
         )
 
@@ -98,6 +100,7 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
         values = orjson.loads(data)
         values[5], values[6] = EWStats.from_list(values[5]), EWStats.from_list(values[6])
         values[7] = Episode.from_json(values[7])
+        values[9] = tuple(values[9])
         return ActivityState(*values)
 
     def on_item(self, key: str, state: ActivityState, item: Parsed, ctx: DetectionContext) -> Outputs:
@@ -112,13 +115,13 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
         state.last_seen = at if state.last_seen is None else max(state.last_seen, at)
         index = int(at // self.width)
         if state.bucket is None or index > state.bucket:
-            self._fold(state)
+            self._fold(state, index)
             state.bucket = index
         if item.outcome is Outcome.DENIED:
             state.denied += 1
         else:
             state.changes += 1
-        signal = self._signal(state)
+        signal = self._signal(state, at)
         episode = state.episode
         if signal is None:
             return Outputs()
@@ -131,7 +134,8 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
             if episode.grow(at, episode.count + 1, force=fresh):
                 return self._emit(state, episode, Activity.UPDATE)
             return Outputs()
-        count = state.denied if signal == "denied_burst" else state.changes
+        changes, denied = self._trailing(state, at)
+        count = round(denied if signal == "denied_burst" else changes)
         state.episode = episode = Episode.open(key, item.event_id, at, count=count)
         episode.facts = {
             "principal": item.principal.uid,
@@ -155,22 +159,40 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
         state.episode = None
         return self._emit(state, episode, Activity.CLOSE, at=epoch(due))
 
-    def _fold(self, state: ActivityState) -> None:
-        """Learn the finished bucket, unless it was anomalous."""
+    def _fold(self, state: ActivityState, index: int) -> None:
+        """Learn the finished bucket unless it was anomalous; a surprising one (above the z threshold, under
+        the floor) only at `surprising_weight` of the pace, so half a burst does not teach the other half
+        normal while a lasting shift is still learned."""
+        cfg = self.settings
         if state.bucket is not None and not state.anomalous and (state.changes or state.denied):
-            state.change_rate.update(state.changes, self.settings.fading_factor)
-            state.denied_rate.update(state.denied, self.settings.fading_factor)
+            warm = state.active >= cfg.warmup_buckets
+            surprising = warm and (
+                self._z(state.change_rate, state.changes) >= cfg.z_threshold
+                or self._z(state.denied_rate, state.denied) >= cfg.z_threshold
+            )
+            weight = cfg.fading_factor * (cfg.surprising_weight if surprising else 1.0)
+            state.change_rate.update(state.changes, weight)
+            state.denied_rate.update(state.denied, weight)
             state.active += 1
+        adjacent = state.bucket is not None and index == state.bucket + 1
+        state.previous = (state.changes, state.denied) if adjacent else (0, 0)
         state.changes = state.denied = 0
         state.anomalous = False
 
-    def _signal(self, state: ActivityState) -> str | None:
+    def _trailing(self, state: ActivityState, at: float) -> tuple[float, float]:
+        """Counts over the last bucket-length of time: this bucket plus the unexpired share of the previous
+        one (the sliding-window estimate rate limiters use), so a burst split by a boundary is seen whole."""
+        left = min(max(1.0 - (at / self.width - (state.bucket or 0)), 0.0), 1.0)
+        return state.changes + left * state.previous[0], state.denied + left * state.previous[1]
+
+    def _signal(self, state: ActivityState, at: float) -> str | None:
         cfg = self.settings
         if state.active < cfg.warmup_buckets:
             return None
-        if state.denied >= cfg.min_denied and self._z(state.denied_rate, state.denied) >= cfg.z_threshold:
+        changes, denied = self._trailing(state, at)
+        if denied >= cfg.min_denied and self._z(state.denied_rate, denied) >= cfg.z_threshold:
             return "denied_burst"
-        if state.changes >= cfg.min_changes and self._z(state.change_rate, state.changes) >= cfg.z_threshold:
+        if changes >= cfg.min_changes and self._z(state.change_rate, changes) >= cfg.z_threshold:
             return "change_burst"
         return None
 
@@ -178,13 +200,14 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
         """Count noise grows with the rate: a busy principal's std is at least a fraction of its mean."""
         return max(self.settings.min_std, self.settings.min_relative_std * rate.mean)
 
-    def _z(self, rate: EWStats, count: int) -> float:
+    def _z(self, rate: EWStats, count: float) -> float:
         return rate.z(count, self._floor(rate))
 
     def _emit(self, state: ActivityState, episode: Episode, activity: Activity, at: float | None = None) -> Outputs:
         cfg = self.settings
         signals: list[str] = episode.facts["signals"]
-        observed = {"changes_in_bucket": state.changes, "denied_in_bucket": state.denied}
+        changes, denied = self._trailing(state, episode.last_time if at is None else at)
+        observed = {"changes_in_last_bucket": round(changes, 2), "denied_in_last_bucket": round(denied, 2)}
         baseline: dict[str, Any] = {
             "changes_per_active_bucket": round(state.change_rate.mean, 4),
             "changes_std": round(state.change_rate.std(self._floor(state.change_rate)), 4),
@@ -193,8 +216,8 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
             "active_buckets": state.active,
         }
         scores = {
-            "change_z": round(self._z(state.change_rate, state.changes), 4),
-            "denied_z": round(self._z(state.denied_rate, state.denied), 4),
+            "change_z": round(self._z(state.change_rate, changes), 4),
+            "denied_z": round(self._z(state.denied_rate, denied), 4),
         }
         severity = max(SIGNAL_SEVERITY[s] for s in signals)
         what = " and ".join(s.replace("_", " ") for s in signals)

@@ -23,13 +23,14 @@ principal's first grant are its provisioning: only admin or takeover grants amon
 from __future__ import annotations
 
 import hashlib
-import math
+import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
+from river import stats
 
 from detectors.base import Detector, EvictionPolicy, KeyKind, Outputs
 from detectors.context import DetectionContext, principal_key
@@ -78,33 +79,44 @@ class CreepState:
 
 
 class PeerBaselines:
-    """Global: new privileges per principal-window in each peer group (a registry workflow, else a kind).
+    """Global: per peer group (a registry workflow, else a kind), what its principals usually gain, as an
+    online quantile (river's P² `stats.Quantile`) of new privileges per window and per growth window,
+    sampled as each principal's windows end.
 
     A principal is judged against its peers as well as itself, so a sandbox role that gets three policies a
-    day like every other sandbox role is not creep. Rebuilt from the stream after a restart (`encode` and
-    `decode` let a runtime keep it); only windows without an open finding are learned.
+    day like every other sandbox role is not creep. A quantile, not a mean: a few creeping peers must not
+    make creep look normal. Rebuilt from the stream after a restart (`encode` and `decode`, a pickle of the
+    river models, let a runtime keep it).
 
-    >>> peers = PeerBaselines()
-    >>> for count in [3.0, 4.0, 3.0, 4.0]:
-    ...     peers.learn("workflow:sandbox", count, 0.2)
-    >>> round(peers.of("workflow:sandbox").mean, 2), peers.of("kind:human").n
-    (3.33, 0)
+    >>> peers = PeerBaselines(quantile=0.9)
+    >>> for count in [3, 4, 3, 4, 3, 4, 3, 4, 3, 30]:
+    ...     peers.learn("workflow:sandbox/window", count)
+    >>> peers.usual("workflow:sandbox/window", warmup=10) < 10, peers.usual("kind:human/window", warmup=10)
+    (True, None)
     """
 
-    def __init__(self) -> None:
-        self.groups: dict[str, EWStats] = {}
+    def __init__(self, quantile: float) -> None:
+        self.quantile = quantile
+        self.groups: dict[str, stats.Quantile] = {}
+        self.counts: dict[str, int] = {}
 
-    def learn(self, group: str, count: float, fading_factor: float) -> None:
-        self.groups.setdefault(group, EWStats()).update(count, fading_factor)
+    def learn(self, group: str, count: float) -> None:
+        if group not in self.groups:
+            self.groups[group] = stats.Quantile(self.quantile)
+        self.groups[group].update(count)
+        self.counts[group] = self.counts.get(group, 0) + 1
 
-    def of(self, group: str | None) -> EWStats:
-        return self.groups.get(group or "", EWStats())
+    def usual(self, group: str, warmup: int) -> float | None:
+        """The group's `quantile` of gains, once it has `warmup` samples; None before."""
+        if self.counts.get(group, 0) < warmup:
+            return None
+        return self.groups[group].get()
 
     def encode(self) -> bytes:
-        return orjson.dumps({group: stats.to_list() for group, stats in self.groups.items()})
+        return pickle.dumps((self.groups, self.counts))
 
     def decode(self, data: bytes) -> None:
-        self.groups = {group: EWStats.from_list(values) for group, values in orjson.loads(data).items()}
+        self.groups, self.counts = pickle.loads(data)
 
 
 class PermissionCreepDetector(Detector[CreepState]):
@@ -120,7 +132,7 @@ class PermissionCreepDetector(Detector[CreepState]):
         self.window = cfg.window.total_seconds()
         self.growth_window = cfg.growth_window.total_seconds()
         self._weight = BoundedMemo(self._sensitivity)
-        self.peers = PeerBaselines()
+        self.peers = PeerBaselines(cfg.peer_quantile)
 
     # -- keys and state ---------------------------------------------------------------------------
 
@@ -179,6 +191,9 @@ class PermissionCreepDetector(Detector[CreepState]):
         state.last_seen = at if state.last_seen is None else max(state.last_seen, at)
         signals: list[str] = []
         grants = [g for g in item.grants if g.grantee == key]
+        if state.peer_group is None:
+            state.peer_group = peer_group(key, item, grants, ctx)
+        self._roll(state, at)
         if grants:
             signals += self._granted(state, grants, item, at, ctx)
         if principal_key(item.principal) == key and self._used(state, item, at):
@@ -201,8 +216,6 @@ class PermissionCreepDetector(Detector[CreepState]):
         cfg = self.settings
         if state.first_grant is None:
             state.first_grant = at
-            workflow = ctx.registry.workflow_for((grants[0].grantee,))
-            state.peer_group = f"workflow:{workflow.name}" if workflow else f"kind:{grants[0].grantee_kind.value}"
         provisioning = at - state.first_grant <= cfg.bootstrap.total_seconds()
         authorization = covering_record(event, ctx)
         signals: list[str] = []
@@ -221,47 +234,47 @@ class PermissionCreepDetector(Detector[CreepState]):
             kept = max(cfg.min_grants, cfg.min_growth) - 1
             state.grants = [g for g in state.grants if at - g[0] <= self.growth_window][-kept:]
             state.grants.append(record)
-            self._count_window(state, at)
+            state.window_count += 1
         if any(g[0] == at and g[2] == event.event_id for g in state.grants):
             signals += self._growth(state, at)
         return signals
 
-    def _count_window(self, state: CreepState, at: float) -> None:
-        """Fold finished windows (empty ones as zeros) into the principal's and its peers' baselines, then count
-        this grant. Flagged windows are learned too: the finding has told, and a role whose normal is frequent
-        grants (a CI role) should stop alerting once its baseline knows it."""
+    def _roll(self, state: CreepState, at: float) -> None:
+        """On any activity of the principal, fold its finished windows (empty ones as zeros) into its own and
+        its peers' baselines, so peers learn from every active principal, not only from those gaining power.
+        Flagged windows are learned too: the finding has told, and a role whose normal is frequent grants (a
+        CI role) should stop alerting once its baseline knows it."""
+        cfg = self.settings
         index = int(at // self.window)
         if state.window_index is not None and index > state.window_index:
             empty = min(index - state.window_index - 1, MAX_WINDOWS_FOLDED)
             for count in [state.window_count, *[0] * empty]:
-                state.baseline.update(count, self.settings.fading_factor)
-                self.peers.learn(state.peer_group or "", count, self.settings.fading_factor)
+                state.baseline.update(count, cfg.fading_factor)
+                self.peers.learn(f"{state.peer_group}/window", count)
+            grown = sum(1 for g in state.grants if at - g[0] <= self.growth_window)
+            self.peers.learn(f"{state.peer_group}/growth", grown)
             state.window_count = 0
         if state.window_index is None or index > state.window_index:
             state.window_index = index
-        state.window_count += 1
 
     def _growth(self, state: CreepState, at: float) -> list[str]:
         cfg = self.settings
         in_window = sum(1 for g in state.grants if at - g[0] <= self.window)
         in_growth = len(state.grants)
-        own, peers = state.baseline, self.peers.of(state.peer_group)
+        own = state.baseline
         beyond_self = own.n < cfg.warmup_windows or own.z(in_window, cfg.min_std) >= cfg.z_threshold
         signals = []
-        if in_window >= cfg.min_grants and beyond_self and self._beyond_peers(peers, in_window, 1.0):
+        if in_window >= cfg.min_grants and beyond_self and self._beyond_peers(state, "window", in_window):
             signals.append("grant_run")
         # A slow creep would teach its own baseline that it is normal: growth is judged by the floor and peers.
-        if in_growth >= cfg.min_growth and self._beyond_peers(peers, in_growth, self.growth_window / self.window):
+        if in_growth >= cfg.min_growth and self._beyond_peers(state, "growth", in_growth):
             signals.append("steady_growth")
         return signals
 
-    def _beyond_peers(self, peers: EWStats, count: int, windows: float) -> bool:
-        """Whether `count` new privileges over `windows` windows exceed what the peer group usually gains."""
-        cfg = self.settings
-        if peers.n < cfg.peer_warmup:
-            return True
-        expected = peers.mean * windows + cfg.z_threshold * peers.std(cfg.min_std) * math.sqrt(windows)
-        return count > expected
+    def _beyond_peers(self, state: CreepState, horizon: str, count: int) -> bool:
+        """Whether `count` new privileges exceed what the principal's peers usually gain over the same horizon."""
+        usual = self.peers.usual(f"{state.peer_group}/{horizon}", self.settings.peer_warmup)
+        return usual is None or count > usual
 
     def _used(self, state: CreepState, event: ChangeEvent, at: float) -> bool:
         cfg = self.settings
@@ -331,7 +344,8 @@ class PermissionCreepDetector(Detector[CreepState]):
         if grants and all(g[3] for g in grants):
             severity = Severity(max(int(severity) - 1, int(Severity.LOW)))
         in_window = sum(1 for g in grants if (at or episode.last_time) - g[0] <= self.window)
-        peers = self.peers.of(state.peer_group)
+        peers = self.peers.usual(f"{state.peer_group}/window", cfg.peer_warmup)
+        peers_growth = self.peers.usual(f"{state.peer_group}/growth", cfg.peer_warmup)
         baseline = {
             "new_grants_per_window": round(state.baseline.mean, 4),
             "std": round(state.baseline.std(cfg.min_std), 4),
@@ -339,9 +353,9 @@ class PermissionCreepDetector(Detector[CreepState]):
             "warm": state.baseline.n >= cfg.warmup_windows,
             "privileges_held": len(state.privileges),
             "peer_group": state.peer_group,
-            "peer_new_grants_per_window": round(peers.mean, 4),
-            "peer_std": round(peers.std(cfg.min_std), 4),
-            "peer_windows_seen": peers.n,
+            "peer_quantile": cfg.peer_quantile,
+            "peer_new_grants_per_window": None if peers is None else round(peers, 4),
+            "peer_new_grants_per_growth_window": None if peers_growth is None else round(peers_growth, 4),
         }
         score = round(state.baseline.z(in_window, cfg.min_std), 4)
         subject = episode.subject
@@ -394,6 +408,15 @@ class PermissionCreepDetector(Detector[CreepState]):
         )
         spec.unmapped = {"signals": signals, "grantee": subject, "authorized_by": authorized, "count": episode.count}
         return Outputs(findings=[spec.build()])
+
+
+def peer_group(key: str, event: ChangeEvent, grants: list[Grant], ctx: DetectionContext) -> str:
+    """A principal's peers: the registry workflow it runs as, else its kind (as first seen: grantee or actor)."""
+    if grants:
+        workflow, kind = ctx.registry.workflow_for((key,)), grants[0].grantee_kind
+    else:
+        workflow, kind = ctx.registry.workflow_for(event.principal.identities()), event.principal.kind
+    return f"workflow:{workflow.name}" if workflow else f"kind:{kind.value}"
 
 
 def covering_record(event: ChangeEvent, ctx: DetectionContext) -> str | None:

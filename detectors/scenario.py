@@ -297,16 +297,26 @@ def hourly_jobs(b: Builder, count: int) -> None:
             b.action(START + timedelta(hours=hour, minutes=7) + b.jitter(60), "cache-warmer", "k8s:delete:pods", target)
 
 
+def daily_reads(b: Builder, name: str, since: datetime) -> None:
+    """A role at work: a few reads a day from its own sessions, so its (and its peers') windows without new
+    privileges are seen too."""
+    at = since + timedelta(hours=1)
+    while at < START + timedelta(days=DAYS):
+        b.change(at, machine(name), "s3:GetObject", (f"arn:aws:s3:::{name}-data",))
+        at += timedelta(hours=b.rng.uniform(4, 10))
+
+
 def stable_identities(b: Builder, count: int, provisioner: Principal) -> None:
     """Roles provisioned with a few policies at once, and a pipeline role whose inline policy is rewritten daily."""
     for i in range(count):
         grantee = role(f"app-{i:03d}")
-        created = START + timedelta(hours=b.rng.uniform(1, 30))
+        created = START + timedelta(hours=b.rng.uniform(1, 24 * (DAYS - 1)))
         b.change(created, provisioner, "iam:CreateRole", (grantee,))
         for k in range(b.rng.randint(2, 4)):
             policy = f"arn:aws:iam::{ACCOUNT}:policy/app-{i:03d}-p{k}"
             b.change(created + timedelta(seconds=20 + k), provisioner, "iam:AttachRolePolicy", (grantee, policy),
                      grants=(Grant(grantee=grantee, privilege=policy),))  # fmt: skip
+        daily_reads(b, f"app-{i:03d}", created)
     churn = role("deploy-pipeline")
     for day in range(DAYS):
         at = START + timedelta(days=day, hours=3) + b.jitter(1800)
@@ -421,6 +431,7 @@ def creeping_identities(b: Builder, count: int, provisioner: Principal) -> None:
             policy = f"arn:aws:iam::{ACCOUNT}:policy/svc-creep-{i:02d}-base{k}"
             b.change(created + timedelta(seconds=10 + k), provisioner, "iam:AttachRolePolicy", (grantee, policy),
                      grants=(Grant(grantee=grantee, privilege=policy),))  # fmt: skip
+        daily_reads(b, f"svc-creep-{i:02d}", created)
         slow = i % 2 == 1
         gap_hours = (18, 26) if slow else (2, 9)
         steps = 5 if slow else b.rng.randint(3, 5)
@@ -553,7 +564,7 @@ def evaluation_scenario(seed: int = 7, size: int = 1) -> tuple[list[Parsed], lis
     autoscaling(b, 3 * size)
     hourly_jobs(b, 2 * size)
     near_misses(b, 6 * size)
-    stable_identities(b, 10 * size, terraform)
+    stable_identities(b, 50 * size, terraform)
     repetition_loops(b, 6 * size)
     flip_flop_loops(b, 6 * size)
     ineffective_loops(b, 5 * size)

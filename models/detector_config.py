@@ -139,7 +139,10 @@ class CreepConfig(Section):
     z_threshold: float = Field(default=3.0, gt=0, description="How far above its baselines a run must be.")
     min_std: float = Field(default=1.0, gt=0, description="Std floor of grants per window.")
     peer_warmup: int = Field(
-        default=30, ge=1, description="Principal-windows a peer group (registry workflow, else kind) needs to judge."
+        default=100, ge=1, description="Principal-windows a peer group (registry workflow, else kind) needs to judge."
+    )
+    peer_quantile: float = Field(
+        default=0.9, gt=0, lt=1, description="A principal is beyond its peers above this quantile of their gains."
     )
     admin_privileges: tuple[str, ...] = Field(
         default_factory=_default_admin_privileges, description="Privileges that are admin-equivalent (exact names)."
@@ -183,6 +186,9 @@ class AnomalyConfig(Section):
     min_denied: int = Field(default=10, ge=1, description="Denied calls in one bucket: floor of a denial burst.")
     fading_factor: float = Field(default=0.1, gt=0, le=1, description="EW weight of a closed bucket's count.")
     warmup_buckets: int = Field(default=6, ge=1, description="Active buckets before a key may raise findings.")
+    surprising_weight: float = Field(
+        default=0.1, ge=0, le=1, description="Learning pace of a bucket above the z threshold but under the floor."
+    )
     z_threshold: float = Field(default=4.0, gt=0, description="How far above its baseline a bucket must be.")
     min_std: float = Field(default=2.0, gt=0, description="Std floor of a bucket count.")
     min_relative_std: float = Field(
