@@ -34,7 +34,7 @@ from models.events import (
 )
 from models.parsers.base import Parsed
 
-T0 = datetime(2026, 6, 1, tzinfo=UTC)
+T0 = datetime(2026, 6, 1, 23, 50, tzinfo=UTC)  # the day windows roll over mid-run
 ROUTINE = ("ec2:CreateTags", "s3:PutObject", "ssm:PutParameter", "dynamodb:UpdateItem", "ec2:RebootInstances")
 
 

@@ -124,9 +124,12 @@ class FanOut:
         seen.append((at, target))
 
     def _forget(self, at: float) -> None:
-        """Drop series idle for a window; if none is, the oldest one."""
-        stale = [name for name, seen in self.recent.items() if at - seen[-1][0] > self.window]
-        for name in stale or [next(iter(self.recent))]:
+        """Drop series idle for a window, and the oldest ones until a tenth is free (so the scan is rare)."""
+        stale = {name for name, seen in self.recent.items() if at - seen[-1][0] > self.window}
+        names = iter(list(self.recent))
+        while len(stale) < max(1, self.max_series // 10):
+            stale.add(next(names))
+        for name in stale:
             del self.recent[name]
 
     def targets(self, actor: str, action: str, at: float) -> int:
