@@ -84,6 +84,7 @@ class Evaluation:
 
 
 def detectors_for(config: OpswardenConfig) -> list[Detector[Any]]:
+    """The three online detectors, in catalog order."""
     return [RemediationLoopDetector(config), PermissionCreepDetector(config), ActivityAnomalyDetector(config)]
 
 
@@ -97,6 +98,7 @@ def slack(config: OpswardenConfig, finding_type: str) -> timedelta:
 
 
 def evaluate(seed: int = 7, size: int = 1, config: OpswardenConfig | None = None) -> Evaluation:
+    """Replay the scenario for `seed` and `size` through the online detectors and score their Create findings."""
     config = config or OpswardenConfig()
     items, labels = evaluation_scenario(seed, size)
     engine = Engine(config, detectors_for(config))
