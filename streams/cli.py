@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from streams.demo_command import demo_command
 from streams.evaluate_command import evaluate_command
 from streams.parse_command import parse_command
 from streams.replay_command import replay_command
@@ -24,3 +25,4 @@ main.add_command(topics_command)
 main.add_command(worker_command)
 main.add_command(send_command)
 main.add_command(evaluate_command)
+main.add_command(demo_command)

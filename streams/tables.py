@@ -60,7 +60,8 @@ class GlobalReader:
     """Every worker reads the whole of the global topics (no consumer group), from the beginning, forever.
 
     The equivalent of a Faust GlobalTable for state that lives in memory indexes: `ready` is set once the
-    topics are read up to the end offsets seen at start, and the engines wait for it before judging.
+    topics are read up to the end offsets seen at start, or a poll comes back empty (some Kafka-compatible
+    brokers report end offsets wrong), and the engines wait for it before judging.
     """
 
     def __init__(
@@ -84,6 +85,8 @@ class GlobalReader:
                 if not behind:
                     self.ready.set()
                 batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
+                if not batches:
+                    behind.clear()
                 for tp, messages in batches.items():
                     handle = self._handlers[tp.topic]
                     for message in messages:
