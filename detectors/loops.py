@@ -56,13 +56,14 @@ class Series:
     times: list[float] = field(default_factory=list)
     last_run: str | None = None
     gaps: EWStats = field(default_factory=EWStats)
+    declared: bool = False  # whether the latest occurrence came from the AIOps action, not the audit log
 
     def as_json(self) -> list[Any]:
-        return [self.actor, self.action, self.times, self.last_run, self.gaps.to_list()]
+        return [self.actor, self.action, self.times, self.last_run, self.gaps.to_list(), self.declared]
 
     @classmethod
     def from_json(cls, data: list[Any]) -> Series:
-        return cls(data[0], data[1], data[2], data[3], EWStats.from_list(data[4]))
+        return cls(data[0], data[1], data[2], data[3], EWStats.from_list(data[4]), data[5])
 
 
 @dataclass
@@ -154,6 +155,7 @@ class RemediationLoopDetector(Detector[LoopState]):
         self.settings = cfg = config.loops
         self.eviction = EvictionPolicy(max_keys=cfg.max_targets, idle_after=cfg.idle_after)
         self.window = cfg.window.total_seconds()
+        self.echo = cfg.echo_window.total_seconds()
         self.fanout = FanOut(self.window, cap=4 * cfg.fanout_targets, max_series=cfg.max_fanout_series)
         self._polarity = BoundedMemo(self._polarity_of_name)
         self._remediates = BoundedMemo(lambda action: any_match(cfg.audit_actions, action, ignore_case=True))
@@ -248,11 +250,14 @@ class RemediationLoopDetector(Detector[LoopState]):
             _cap(state.fixed, self.settings.max_series)
         if occurrence.same_run:
             return Outputs()  # a later phase of a run already counted
+        series = self._series(state, occurrence)
+        declared = occurrence.run_id is not None
+        if series.times and series.declared != declared and abs(at - series.times[-1]) <= self.echo:
+            return Outputs()  # the audit record of a declared action (or the declaration of an audited one)
+        series.last_run, series.declared = occurrence.run_id, declared
         signals: list[str] = []
         refire = self._refire(state, occurrence.fingerprint, at) if occurrence.fingerprint else None
         signals += [refire] if refire else []
-        series = self._series(state, occurrence)
-        series.last_run = occurrence.run_id
         if self._flip(state, occurrence):
             signals.append("flip_flop")
         if self._repeat(key, state, series, occurrence):

@@ -6,7 +6,7 @@ restarts, fleet-wide patches and rolling reloads, load-following autoscaling, st
 identities) with labelled episodes of every kind the detectors look for: repetition, flip-flop and
 ineffective-fix loops with varied periods and lengths, creeping identities (runs of grants, slow growth,
 admin and takeover grants, first use of privileged APIs, one approved expansion) and change or denial
-bursts. `demo_scenario` is the small story `make run` tells.
+bursts. `demo_scenario` is the small story `make run` tells, with `demo_workflows` as its registry.
 
 >>> items, labels = evaluation_scenario(seed=3, size=1)
 >>> items == evaluation_scenario(seed=3, size=1)[0]
@@ -37,6 +37,7 @@ from models.events import (
     Trigger,
 )
 from models.parsers.base import Parsed
+from models.registry import Workflow
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 DAYS = 6
@@ -499,6 +500,8 @@ def approved_expansion(b: Builder) -> None:
             id="CHG0041234",
             status=AuthStatus.APPROVED,
             owner="platform-team",
+            requested_by="carol@example.com",
+            approved_by=("dave@example.com",),
             purpose="data exporter needs S3, KMS and Glue access",
             principals=(operator.uid,),
             actions=("iam:AttachRolePolicy",),
@@ -588,6 +591,8 @@ def demo_scenario(seed: int = 7) -> list[Parsed]:
             id="CHG0030001",
             status=AuthStatus.APPROVED,
             owner="platform-team",
+            requested_by="alice@example.com",
+            approved_by=("bob@example.com",),
             purpose="monthly RDS maintenance",
             principals=(ops.issuer or ops.uid, ops.uid),
             actions=("rds:ModifyDBInstance", "rds:RebootDBInstance"),
@@ -596,9 +601,10 @@ def demo_scenario(seed: int = 7) -> list[Parsed]:
         )
     )
     database = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:orders"
-    b.change(begin + timedelta(minutes=5), ops, "rds:ModifyDBInstance", (database,))
-    b.change(begin + timedelta(minutes=12), ops, "rds:RebootDBInstance", (database,))
-    b.change(begin + timedelta(minutes=95), ops, "rds:RebootDBInstance", (database,))  # outside its window
+    for minutes, api in ((5, "rds:ModifyDBInstance"), (12, "rds:RebootDBInstance"), (95, "rds:RebootDBInstance")):
+        at = begin + timedelta(minutes=minutes)  # the last one is outside its window
+        b.action(at - timedelta(seconds=20), "maintenance-runner", api, database, principal=ops.issuer)
+        b.change(at, ops, api, (database,))
     netbot = machine("net-automation")
     group = f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/sg-0a1b2c3d"
     b.change(begin + timedelta(minutes=20), netbot, "ec2:AuthorizeSecurityGroupIngress", (group,),
@@ -608,8 +614,25 @@ def demo_scenario(seed: int = 7) -> list[Parsed]:
         b.action(begin + timedelta(minutes=30 + 2 * k), "crashloop-restarter", "k8s:delete:pods", pod)
     creeper = role("svc-reporting")
     granter = machine("terraform-iam")
+    base = f"arn:aws:iam::{ACCOUNT}:policy/reporting-read"
+    b.change(begin - timedelta(hours=3), granter, "iam:AttachRolePolicy", (creeper, base),
+             grants=(Grant(grantee=creeper, privilege=base),))  # fmt: skip
     for k, policy in enumerate(("AmazonS3FullAccess", "SecretsManagerReadWrite", "AdministratorAccess")):
         arn = f"arn:aws:iam::aws:policy/{policy}"
         b.change(begin + timedelta(minutes=40 + 10 * k), granter, "iam:AttachRolePolicy", (creeper, arn),
                  grants=(Grant(grantee=creeper, privilege=arn),))  # fmt: skip
     return b.items()
+
+
+def demo_workflows() -> tuple[Workflow, ...]:
+    """The registry the demo runs with: every automation in `demo_scenario` has an owner."""
+    rows = [
+        ("maintenance-runner", "dba-team", (role("maintenance-runner"),)),
+        ("net-automation", "network-team", (role("net-automation"),)),
+        ("terraform-iam", "platform-team", (role("terraform-iam"),)),
+        ("crashloop-restarter", "sre-team", ("system:serviceaccount:aiops:crashloop-restarter",)),
+    ]
+    return tuple(
+        Workflow.model_validate({"name": name, "class": "execution", "owner": owner, "principals": list(principals)})
+        for name, owner, principals in rows
+    )

@@ -49,6 +49,10 @@ class LoopConfig(Section):
 
     window: timedelta = Field(default=timedelta(hours=1), description="Repetitions and flips count within this.")
     min_repetitions: int = Field(default=3, ge=2, description="Same action, same target, same actor: floor.")
+    echo_window: timedelta = Field(
+        default=timedelta(minutes=2),
+        description="An AIOps action and its audit record this close together are one occurrence, not two.",
+    )
     min_flips: int = Field(default=3, ge=1, description="Action/inverse alternations by different actors: floor.")
     ineffective_window: timedelta = Field(default=timedelta(hours=6), description="Refires after success count here.")
     min_refires: int = Field(default=2, ge=1, description="Trigger refires after a reported success: floor.")

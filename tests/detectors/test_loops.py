@@ -22,6 +22,7 @@ from models.events import (
 )
 from models.finding import Activity, DetectionFinding, Severity
 from models.parsers.base import Parsed
+from models.registry import Workflow
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 POD = "k8s:prod-eu/payments/pods/api-1"
@@ -259,3 +260,23 @@ def test_a_target_keeps_a_bounded_number_of_series() -> None:
     assert len(state.series) == config.loops.max_series
     assert f"wf-{3 * config.loops.max_series - 1}\x1fk8s:delete:pods" in state.series
     assert len(detector.encode_state(state)) < 2048
+
+
+def test_an_action_and_its_audit_record_count_once() -> None:
+    config = OpswardenConfig()
+    engine = Engine(config, [RemediationLoopDetector(config)])
+    engine.upsert_workflow(
+        Workflow.model_validate(
+            {"name": "restarter", "class": "execution", "principals": ["system:serviceaccount:aiops:restarter"]}
+        )
+    )
+    feed = Feed()
+    account = Principal(uid="system:serviceaccount:aiops:restarter", kind=PrincipalKind.SERVICE)
+    for k in range(3):
+        at = T0 + timedelta(minutes=10 * k)
+        feed.action(at)
+        feed.change(at + timedelta(seconds=3), account, "k8s:delete:pods", POD)
+    ordered = sorted(feed.items, key=lambda i: i.time if isinstance(i, ActionEvent) else i.event_time)  # type: ignore[union-attr]
+    found = run(engine, ordered).findings
+    assert found[0].unmapped["count"] == 3
+    assert found[0].time == int((T0 + timedelta(minutes=20)).timestamp() * 1000)
