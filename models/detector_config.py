@@ -81,8 +81,12 @@ class LoopConfig(Section):
 
     @model_validator(mode="after")
     def _positive_windows(self) -> LoopConfig:
-        if self.quiet_period <= timedelta(0) or self.window <= timedelta(0):
-            raise ValueError("loops.window and loops.quiet_period must be positive")
+        spans = ("window", "quiet_period", "ineffective_window", "echo_window")
+        bad = [name for name in spans if getattr(self, name) <= timedelta(0)]
+        if bad:
+            raise ValueError(f"loops: {', '.join(bad)} must be positive")
+        if self.echo_window >= self.window:
+            raise ValueError("loops: echo_window must be shorter than window, or every repetition is an echo")
         return self
 
 

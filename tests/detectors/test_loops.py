@@ -244,8 +244,10 @@ def test_attaching_different_policies_to_one_role_is_not_a_repetition() -> None:
 def test_invalid_loop_settings_are_rejected_with_their_path() -> None:
     with pytest.raises(ConfigError, match=r"loops\.min_repetitions"):
         load_config({"loops": {"min_repetitions": 1}})
-    with pytest.raises(ConfigError, match="loops"):
+    with pytest.raises(ConfigError, match="window must be positive"):
         load_config({"loops": {"window": "-PT1H"}})
+    with pytest.raises(ConfigError, match="echo_window must be shorter"):
+        load_config({"loops": {"echo_window": "PT2H"}})
 
 
 def test_a_target_keeps_a_bounded_number_of_series() -> None:
