@@ -54,9 +54,8 @@ class OutputProducer:
             try:
                 self._producer.produce(topic, **args)
                 break
-            except BufferError:
+            except BufferError:  # local queue full: serve deliveries until there is room
                 self._producer.poll(0.05)
-        self._producer.poll(0)
 
     async def delivered(self) -> None:
         """Wait until everything produced so far is acknowledged; raise if anything was refused."""

@@ -23,7 +23,8 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupState, Message, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from detectors.catalog import build_detectors
 from detectors.engine import Engine, run
@@ -73,6 +74,18 @@ class StreamUnderTest:
         )
         self.workers.append(worker)
         return worker
+
+    def wait_for_group(self, members: int, timeout_s: float = 60) -> None:
+        """Until the workers' consumer group is stable with `members` members (all joined, partitions assigned)."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        group = self.env["OPSWARDEN_APP_ID"]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            description = admin.describe_consumer_groups([group])[group].result(10)
+            if description.state == ConsumerGroupState.STABLE and len(description.members) == members:
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"group {group} not stable with {members} members after {timeout_s}s")
 
     def produce(self, messages: list[Produced], *, per_second: float | None = None) -> None:
         """In order, into partition 0 of each topic: ties in event time then arrive in input order, as in replay."""
@@ -210,8 +223,8 @@ def sample_messages(stream: StreamUnderTest) -> list[Produced]:
     return messages
 
 
-def flowing_scenario(stream: StreamUnderTest) -> list[Produced]:
-    """The evaluation scenario's authorizations and CloudTrail changes (six days of event time, fed in seconds).
+def flowing_scenario(stream: StreamUnderTest, limit: int = 8000) -> list[Produced]:
+    """The evaluation scenario's authorizations and first CloudTrail changes (a day of event time, fed in seconds).
 
     One input topic, so arrival order is event-time order: fed this fast, the interleaving of two topics
     would be days of event time apart, far beyond any realistic reorder window.
@@ -228,7 +241,7 @@ def flowing_scenario(stream: StreamUnderTest) -> list[Produced]:
             and getattr(item, "source", "cloudtrail") == "cloudtrail"
         ):
             messages.append((topic, key_for(item), orjson.dumps(native_record(item))))
-    return messages
+    return messages[:limit]
 
 
 def assert_same_findings(observed: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
@@ -262,7 +275,8 @@ def test_worker_killed_mid_stream_is_replaced_without_losing_findings(stream: St
     messages = flowing_scenario(stream)
     expected = replayed(stream, messages)
     first = stream.start_worker(**FLOWING_INPUT)
-    feeder = threading.Thread(target=stream.produce, args=(messages,), kwargs={"per_second": 5000})
+    stream.wait_for_group(1)
+    feeder = threading.Thread(target=stream.produce, args=(messages,), kwargs={"per_second": 800})
     feeder.start()
     stream.read(stream.settings.topics.name("findings"), lambda got: len(got) >= 20, timeout_s=60)
     first.send_signal(signal.SIGKILL)
@@ -278,7 +292,8 @@ def test_two_workers_rebalance_while_events_flow(stream: StreamUnderTest) -> Non
     messages = flowing_scenario(stream)
     expected = replayed(stream, messages)
     first = stream.start_worker(**FLOWING_INPUT)
-    feeder = threading.Thread(target=stream.produce, args=(messages,), kwargs={"per_second": 5000})
+    stream.wait_for_group(1)
+    feeder = threading.Thread(target=stream.produce, args=(messages,), kwargs={"per_second": 800})
     feeder.start()
     stream.read(stream.settings.topics.name("findings"), lambda got: len(got) >= 20, timeout_s=60)
     second = stream.start_worker(**FLOWING_INPUT)

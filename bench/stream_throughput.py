@@ -1,0 +1,268 @@
+"""End-to-end speed of one `opswarden worker` against a real Kafka broker (run by hand, not a test).
+
+    python -m bench.stream_throughput [--bootstrap HOST:PORT] [--events 150000]
+
+Reports, in one run:
+- events/s end to end with one CloudTrail record per message, and with 100-record envelopes: N events
+  are produced first, then a worker starts; the rate is N over the time from its first to its last finding;
+- p50/p99 latency from produce to finding at a fixed offered rate (5,000 events/s);
+- the ceiling: a bare aiokafka consumer reading and orjson-parsing the same topics.
+
+Every event is an unauthorized change by one of 1,000 IAM users, so each gives exactly one finding, issued
+when the watermark passes its grace period. Event time advances a fixed step per event, so the event
+whose arrival releases a finding is known; latency is measured from that event's produce time to the
+finding's (the CreateTime the worker's producer stamps). Without a broker address, one is started with
+scripts/kafka_broker.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import orjson
+from aiokafka import AIOKafkaConsumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from models.config import OpswardenConfig
+from streams.outputs import OutputProducer
+from streams.settings import Settings
+from streams.topics import create_topics
+
+ROOT = Path(__file__).resolve().parent.parent
+OPSWARDEN = Path(sys.executable).parent / "opswarden"
+BASE = datetime(2026, 3, 2, tzinfo=UTC)
+STEP = timedelta(milliseconds=100)
+USERS = 1000
+ENVELOPE = 100
+
+
+def cloudtrail(index: int) -> dict[str, Any]:
+    user = f"bench-user-{index % USERS:04d}"
+    return {
+        "eventVersion": "1.08",
+        "eventID": f"bench-{index:09d}",
+        "eventTime": (BASE + index * STEP).isoformat().replace("+00:00", "Z"),
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": "AuthorizeSecurityGroupIngress",
+        "awsRegion": "eu-west-1",
+        "recipientAccountId": "111122223333",
+        "userIdentity": {
+            "type": "IAMUser",
+            "arn": f"arn:aws:iam::111122223333:user/{user}",
+            "accountId": "111122223333",
+            "userName": user,
+        },
+        "sourceIPAddress": "10.0.0.1",
+        "requestParameters": {"groupId": f"sg-{index % 97:04d}"},
+    }
+
+
+def messages(start: int, count: int, envelope: int) -> Iterator[bytes]:
+    for first in range(start, start + count, envelope):
+        records = [cloudtrail(i) for i in range(first, min(first + envelope, start + count))]
+        yield orjson.dumps(records[0] if envelope == 1 else {"Records": records})
+
+
+def event_index(finding: dict[str, Any]) -> int:
+    return int(finding["finding_info"]["related_events"][0]["uid"].removeprefix("bench-"))
+
+
+def releasing_index(index: int, config: OpswardenConfig) -> int:
+    """The first event whose arrival moves the watermark past event `index`'s grace period."""
+    due = config.authorization.grace + config.allowed_lateness
+    return index + math.ceil(due / STEP)
+
+
+class Run:
+    """One worker on its own topics."""
+
+    def __init__(self, bootstrap: str, workdir: Path, label: str) -> None:
+        prefix = f"bench-{label}-{uuid.uuid4().hex[:6]}-"
+        self.env = os.environ | {
+            "OPSWARDEN_BOOTSTRAP_SERVERS": bootstrap,
+            "OPSWARDEN_TOPICS__PREFIX": prefix,
+            "OPSWARDEN_APP_ID": f"{prefix}opswarden",
+            "OPSWARDEN_DATA_DIR": str(workdir / prefix),
+            "OPSWARDEN_METRICS_PORT": "0",
+            "OPSWARDEN_REORDER_WINDOW_S": "0",
+            "OPSWARDEN_IDLE_AFTER_S": "3600",
+        }
+        self.settings = Settings(bootstrap_servers=bootstrap, topics={"prefix": prefix})  # type: ignore[arg-type]
+        self.bootstrap = bootstrap
+        self.log = workdir / f"{prefix}worker.log"
+        self.worker: subprocess.Popen[bytes] | None = None
+        create_topics(self.settings)
+
+    @property
+    def source(self) -> str:
+        return self.settings.topics.name("cloudtrail")
+
+    def produce(self, count: int, envelope: int, start: int = 0) -> None:
+        producer = OutputProducer(self.settings)
+        for value in messages(start, count, envelope):
+            producer.produce(self.source, value)
+        producer.close()
+
+    def start_worker(self) -> None:
+        with self.log.open("wb") as out:
+            self.worker = subprocess.Popen(
+                [str(OPSWARDEN), "worker", "--loglevel", "warn"], env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def findings(self, count: int, timeout_s: float) -> list[tuple[float, dict[str, Any]]]:
+        """(publish time in seconds, finding) until `count` arrive or the timeout."""
+        topic = self.settings.topics.name("findings")
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(self.settings.partitions)])
+        found: list[tuple[float, dict[str, Any]]] = []
+        deadline = time.monotonic() + timeout_s
+        while len(found) < count and time.monotonic() < deadline:
+            for message in consumer.consume(10_000, timeout=0.5):
+                if message.error() is None:
+                    found.append((message.timestamp()[1] / 1000, orjson.loads(message.value())))
+        consumer.close()
+        return found
+
+    def stop(self) -> None:
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.terminate()
+            self.worker.wait(30)
+
+
+def throughput(bootstrap: str, workdir: Path, events: int, envelope: int) -> float:
+    """Events/s end to end: N events waiting in the topic, then a worker; first to last finding."""
+    run = Run(bootstrap, workdir, f"tp{envelope}")
+    config = OpswardenConfig()
+    tail = releasing_index(0, config)  # the last events only push the watermark past the others' grace
+    run.produce(events + tail, envelope)
+    run.start_worker()
+    try:
+        found = run.findings(events, timeout_s=600)
+    finally:
+        run.stop()
+    times = sorted(moment for moment, _ in found)
+    return len(times) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+
+def latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> tuple[float, float, int]:
+    """p50 and p99 seconds from produce of the releasing event to publish of the finding, at `rate` events/s."""
+    run = Run(bootstrap, workdir, "lat")
+    config = OpswardenConfig()
+    warm = releasing_index(0, config)
+    run.produce(warm, 1)
+    run.start_worker()
+    run.findings(1, timeout_s=120)  # the worker is up, its group joined, first finding out
+    producer = OutputProducer(run.settings)
+    produced_at: dict[int, float] = {}
+    total = int(rate * seconds)
+    started = time.time()
+    for offset in range(total):
+        index = warm + offset
+        due = started + offset / rate
+        pause = due - time.time()
+        if pause > 0:
+            time.sleep(pause)
+        produced_at[index] = time.time()
+        producer.produce(run.source, next(messages(index, 1, 1)))
+    producer.close()
+    expected = total - warm
+    try:
+        found = run.findings(expected, timeout_s=120)
+    finally:
+        run.stop()
+    delays = [
+        moment - produced_at[releasing_index(event_index(finding), config)]
+        for moment, finding in found
+        if releasing_index(event_index(finding), config) in produced_at
+    ]
+    p50, p99 = np.percentile(np.array(delays), [50, 99])
+    return float(p50), float(p99), len(delays)
+
+
+async def bare_consumer_rate(bootstrap: str, topic: str, records: int) -> float:
+    """Records/s a bare aiokafka consumer reads and orjson-parses from `topic`: the ceiling."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    await consumer.start()
+    seen = 0
+    started = time.perf_counter()
+    try:
+        while seen < records:
+            for batch in (await consumer.getmany(timeout_ms=1000, max_records=10_000)).values():
+                for message in batch:
+                    document = orjson.loads(message.value or b"{}")
+                    seen += len(document["Records"]) if "Records" in document else 1
+    finally:
+        await consumer.stop()
+    return seen / (time.perf_counter() - started)
+
+
+def ceiling(bootstrap: str, workdir: Path, events: int, envelope: int) -> float:
+    run = Run(bootstrap, workdir, f"ceil{envelope}")
+    run.produce(events, envelope)
+    return asyncio.run(bare_consumer_rate(bootstrap, run.source, events))
+
+
+def broker_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("kafka_broker_script", ROOT / "scripts" / "kafka_broker.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP"))
+    parser.add_argument("--events", type=int, default=150_000)
+    parser.add_argument("--rate", type=float, default=5000.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    broker = None
+    if args.bootstrap is None:
+        script = broker_script()
+        broker = script.start(die_with_parent=True)
+        args.bootstrap = broker.bootstrap
+    workdir = Path(tempfile.mkdtemp(prefix="opswarden-bench-"))
+    try:
+        single = throughput(args.bootstrap, workdir, args.events, 1)
+        print(f"end to end, 1 record/message:     {single:10,.0f} events/s (target 15,000)", flush=True)
+        enveloped = throughput(args.bootstrap, workdir, args.events, ENVELOPE)
+        print(f"end to end, {ENVELOPE}-record envelopes: {enveloped:10,.0f} events/s (target 50,000)", flush=True)
+        p50, p99, count = latency(args.bootstrap, workdir, args.rate, args.seconds)
+        print(
+            f"latency at {args.rate:,.0f} events/s: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms ({count} findings)"
+        )
+        for envelope in (1, ENVELOPE):
+            rate = ceiling(args.bootstrap, workdir, args.events, envelope)
+            print(f"ceiling, bare aiokafka + orjson, {envelope} record(s)/message: {rate:10,.0f} events/s", flush=True)
+    finally:
+        if broker is not None:
+            broker_script().stop(broker)
+
+
+if __name__ == "__main__":
+    main()
