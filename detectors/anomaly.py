@@ -13,7 +13,7 @@ anomalous, and closes after one normal bucket.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -73,6 +73,11 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
 
     def last_seen(self, state: ActivityState) -> datetime | None:
         return None if state.last_seen is None else moment(state.last_seen)
+
+    def warmup_counts(self, store: Mapping[str, ActivityState]) -> tuple[int, int]:
+        """(warming, warm) principals: no finding is possible before `warmup_buckets` active buckets."""
+        warm = sum(1 for state in store.values() if state.active >= self.settings.warmup_buckets)
+        return len(store) - warm, warm
 
     def deadline(self, state: ActivityState) -> datetime | None:
         """One full bucket after the last anomalous one: the episode is over unless it was extended."""

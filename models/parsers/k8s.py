@@ -352,6 +352,7 @@ def _from_event(
         "response_message": (optional_str(event, "responseStatus", "message") or "")[:_TEXT_LIMIT] or None,
         "user_groups": [g for g in groups if isinstance(g, str)][:20] if isinstance(groups, list) else None,
         "annotations": _kept_annotations(annotations),
+        "replicas": _replicas(request_body, resource, subresource),
     }
     return ChangeEvent(
         event_id=audit_id,
@@ -374,6 +375,17 @@ def _from_event(
         raw_ref=ctx.raw_ref(),
         details=_clean(details),
     )
+
+
+_SCALABLE = frozenset({"deployments", "statefulsets", "replicasets", "replicationcontrollers"})
+
+
+def _replicas(request_body: Any, resource: str | None, subresource: str | None) -> int | None:
+    """The replica count a scale change asks for: the one number loop detection needs from a request body."""
+    if resource not in _SCALABLE or subresource not in (None, "scale"):
+        return None
+    value = optional(request_body, "spec", "replicas") if isinstance(request_body, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # --- GKE ----------------------------------------------------------------------------------------------

@@ -119,3 +119,16 @@ def test_idle_and_surplus_principals_are_evicted_and_counted() -> None:
         )
     assert len(engine.stores[detector.name]) <= 5 + 1  # the cap holds at each sweep; one may arrive after it
     assert engine.evictions[detector.name] >= 14
+
+
+def test_warmup_counts_split_principals_by_history() -> None:
+    config = OpswardenConfig()
+    detector = ActivityAnomalyDetector(config)
+    engine = Engine(config, [detector])
+    other = Principal(uid="arn:aws:iam::1:user/new", kind=PrincipalKind.HUMAN)
+    for event in [
+        *routine(config.anomaly.warmup_buckets + 1, 3),
+        calls(T0, 1, 1)[0].model_copy(update={"principal": other}),
+    ]:
+        engine.process(event)
+    assert detector.warmup_counts(engine.stores[detector.name]) == (1, 1)

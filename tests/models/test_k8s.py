@@ -739,3 +739,21 @@ def test_mutated_gke_entry_never_crashes(record: Any) -> None:
 @given(mutated(aks(secret_create())))
 def test_mutated_aks_record_never_crashes(record: Any) -> None:
     assert_survives(record, ("k8s",), Source.K8S)
+
+
+@pytest.mark.parametrize(
+    ("object_ref", "body", "replicas"),
+    [
+        ({"resource": "deployments", "subresource": "scale", "namespace": "shop", "name": "web"},
+         {"kind": "Scale", "spec": {"replicas": 7}}, 7),
+        ({"resource": "deployments", "namespace": "shop", "name": "web"}, {"spec": {"replicas": 2}}, 2),
+        ({"resource": "configmaps", "namespace": "shop", "name": "web"}, {"spec": {"replicas": 2}}, None),
+        ({"resource": "deployments", "namespace": "shop", "name": "web"}, {"spec": {"replicas": "2"}}, None),
+    ],
+)  # fmt: skip
+def test_scale_changes_keep_the_requested_replica_count_and_nothing_else(
+    object_ref: dict[str, Any], body: dict[str, Any], replicas: int | None
+) -> None:
+    event = parse_one(audit(objectRef=object_ref, requestObject=body))
+    assert event.details.get("replicas") == replicas
+    assert "spec" not in event.model_dump_json()
