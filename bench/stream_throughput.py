@@ -8,11 +8,12 @@ Reports, in one run:
 - p50/p99 latency from produce to finding at a fixed offered rate (5,000 events/s);
 - the ceiling: a bare aiokafka consumer reading and orjson-parsing the same topics.
 
-Every event is an unauthorized change by one of 1,000 IAM users, so each gives exactly one finding, issued
-when the watermark passes its grace period. Event time advances a fixed step per event, so the event
-whose arrival releases a finding is known; latency is measured from that event's produce time to the
-finding's (the CreateTime the worker's producer stamps). Without a broker address, one is started with
-scripts/kafka_broker.py.
+Every event is a production change by one of 1,000 IAM users, judged when the watermark passes its grace
+period: each gives one ledger entry, and the one in a hundred no authorization covers gives a finding.
+Throughput counts ledger entries (every event's output); latency is measured on findings. Event time
+advances a fixed step per event, so the event whose arrival releases a change's verdict is known;
+latency runs from that event's produce time to the finding's (the CreateTime the worker's producer
+stamps). Without a broker address, one is started with scripts/kafka_broker.py.
 """
 
 from __future__ import annotations
@@ -51,8 +52,23 @@ USERS = 1000
 ENVELOPE = 100
 
 
+#: One change in a hundred is made by a user no record names: those are the findings.
+ROGUE_EVERY = 100
+AUTHORIZATION = {
+    "kind": "authorization",
+    "id": "CHG-BENCH",
+    "status": "approved",
+    "owner": "platform-team",
+    "requested_by": "alice",
+    "approved_by": ["bob"],
+    "principals": ["arn:aws:iam::111122223333:user/bench-user-*"],
+    "actions": ["ec2:*"],
+}
+
+
 def cloudtrail(index: int) -> dict[str, Any]:
-    user = f"bench-user-{index % USERS:04d}"
+    kind = "rogue" if index % ROGUE_EVERY == 0 else "user"
+    user = f"bench-{kind}-{index % USERS:04d}"
     return {
         "eventVersion": "1.08",
         "eventID": f"bench-{index:09d}",
@@ -79,6 +95,7 @@ def messages(start: int, count: int, envelope: int) -> Iterator[bytes]:
 
 
 def event_index(finding: dict[str, Any]) -> int:
+    """The bench event a finding is about (its first related event)."""
     return int(finding["finding_info"]["related_events"][0]["uid"].removeprefix("bench-"))
 
 
@@ -114,6 +131,7 @@ class Run:
 
     def produce(self, count: int, envelope: int, start: int = 0) -> None:
         producer = OutputProducer(self.settings)
+        producer.produce(self.settings.topics.name("authorizations"), orjson.dumps(AUTHORIZATION), "CHG-BENCH")
         for value in messages(start, count, envelope):
             producer.produce(self.source, value)
         producer.close()
@@ -124,9 +142,9 @@ class Run:
                 [str(OPSWARDEN), "worker", "--loglevel", "warn"], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
 
-    def findings(self, count: int, timeout_s: float) -> list[tuple[float, dict[str, Any]]]:
-        """(publish time in seconds, finding) until `count` arrive or the timeout."""
-        topic = self.settings.topics.name("findings")
+    def outputs(self, name: str, count: int, timeout_s: float) -> list[tuple[float, dict[str, Any]]]:
+        """(publish time in seconds, message) from the `name` topic until `count` arrive or the timeout."""
+        topic = self.settings.topics.name(name)
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(self.settings.partitions)])
         found: list[tuple[float, dict[str, Any]]] = []
@@ -145,14 +163,14 @@ class Run:
 
 
 def throughput(bootstrap: str, workdir: Path, events: int, envelope: int) -> float:
-    """Events/s end to end: N events waiting in the topic, then a worker; first to last finding."""
+    """Events/s end to end: N events waiting in the topic, then a worker; first to last verdict published."""
     run = Run(bootstrap, workdir, f"tp{envelope}")
     config = OpswardenConfig()
     tail = releasing_index(0, config)  # the last events only push the watermark past the others' grace
     run.produce(events + tail, envelope)
     run.start_worker()
     try:
-        found = run.findings(events, timeout_s=600)
+        found = run.outputs("ledger", events, timeout_s=600)
     finally:
         run.stop()
     times = sorted(moment for moment, _ in found)
@@ -166,7 +184,7 @@ def latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> tuple
     warm = releasing_index(0, config)
     run.produce(warm, 1)
     run.start_worker()
-    run.findings(1, timeout_s=120)  # the worker is up, its group joined, first finding out
+    run.outputs("ledger", 1, timeout_s=120)  # the worker is up, its group joined, first verdict out
     producer = OutputProducer(run.settings)
     produced_at: dict[int, float] = {}
     total = int(rate * seconds)
@@ -180,9 +198,9 @@ def latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> tuple
         produced_at[index] = time.time()
         producer.produce(run.source, next(messages(index, 1, 1)))
     producer.close()
-    expected = total - warm
+    expected = (total - warm) // ROGUE_EVERY
     try:
-        found = run.findings(expected, timeout_s=120)
+        found = run.outputs("findings", expected, timeout_s=120)
     finally:
         run.stop()
     delays = [
