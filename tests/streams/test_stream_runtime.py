@@ -1,0 +1,208 @@
+"""The streaming runtime's logic without a broker: routing, reorder buffer, state write-back, dead letters, files."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from detectors.base import KeyKind
+from detectors.catalog import build_detectors
+from detectors.engine import Engine, run
+from detectors.scenario import demo_scenario
+from models.config import OpswardenConfig
+from models.parsers import parse_document
+from models.parsers.base import ParseContext
+from models.rejection import Rejection, RejectReason
+from streams.deadletter import from_rejections
+from streams.engines import IdleClock, PartitionedEngines
+from streams.native_records import scenario_messages
+from streams.processing import (
+    AUTHORIZATION_SOURCES,
+    Ingestor,
+    Publisher,
+    SharedState,
+    WorkflowRejected,
+    parse_workflows,
+)
+from streams.replay import in_replay_order
+from streams.routing import decode_message, partition_for, tick_message
+from streams.send_command import file_messages
+from streams.settings import Settings, TopicNames
+
+PARTITIONS = 4
+
+
+class RecordingProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int | None, bytes | None, Any]] = []
+
+    def produce(
+        self, topic: str, value: bytes | None, key: Any = None, *, partition: int | None = None, **_: Any
+    ) -> None:
+        self.sent.append((topic, partition, value, key))
+
+
+@dataclass
+class Message:
+    key: bytes | None
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+
+def demo_items(config: OpswardenConfig) -> tuple[list[Any], list[tuple[str, str | None, bytes]]]:
+    topics = TopicNames()
+    messages = scenario_messages(demo_scenario(7), topics)
+    sources = topics.sources() | {topics.name("authorizations"): AUTHORIZATION_SOURCES}
+    items = [
+        item
+        for topic, _, value in messages
+        for item in parse_document(value, ParseContext(), sources=sources[topic]).items
+    ]
+    return items, messages
+
+
+def test_native_records_parse_back_to_the_scenario() -> None:
+    config = OpswardenConfig()
+    items, _ = demo_items(config)
+    original = demo_scenario(7)
+    assert [getattr(i, "event_id", getattr(i, "id", None)) for i in items] == [
+        getattr(i, "event_id", getattr(i, "id", None)) for i in original
+    ]
+    replayed = run(Engine(config, build_detectors(config)), items).findings
+    assert sorted(f.uid for f in replayed) == sorted(
+        f.uid for f in run(Engine(config, build_detectors(config)), original).findings
+    )
+
+
+def test_partition_of_a_key_is_stable_and_spread() -> None:
+    keys = [f"arn:aws:iam::1:role/r{i}" for i in range(400)]
+    assert [partition_for(k, PARTITIONS) for k in keys] == [partition_for(k, PARTITIONS) for k in keys]
+    assert set(partition_for(k, PARTITIONS) for k in keys) == set(range(PARTITIONS))
+    key = "arn:aws:iam::111122223333:role/maintenance-runner"
+    assert partition_for(key, 4) == zlib.crc32(key.encode()) % 4  # not hash(): the same in every process
+
+
+def shuffled_engines_outputs(config: OpswardenConfig, window: timedelta, seed: int) -> list[bytes]:
+    """Route the demo through an Ingestor into partitioned engines, items in a shuffled order, then go idle."""
+    items, messages = demo_items(config)
+    detectors = build_detectors(config)
+    by_kind = {kind: [d for d in detectors if d.key_kind is kind] for kind in KeyKind}
+    routes = {KeyKind.PRINCIPAL: "by-principal", KeyKind.TARGET: "by-target"}
+    producer = RecordingProducer()
+    publisher = Publisher(producer, "findings", "ledger", "deadletter")  # type: ignore[arg-type]
+    topics = TopicNames()
+    sources = topics.sources() | {topics.name("authorizations"): AUTHORIZATION_SOURCES}
+    ingestor = Ingestor(config, by_kind, routes, PARTITIONS, sources, publisher, 1.0)
+    shared = SharedState()
+    for item in items:
+        if item.kind == "authorization":
+            shared.authorizations.upsert(item)
+    events = [m for m in messages if m[0] != topics.name("authorizations")]
+    random.Random(seed).shuffle(events)
+    ingestor.ingest([Message(None, value, topic, 0, offset) for offset, (topic, _, value) in enumerate(events)])
+    clock = IdleClock(idle_after_s=0, rate=1e9, tick_interval_s=3600)
+    engines = {
+        topic: PartitionedEngines(
+            config, by_kind[kind], {d.name: {} for d in by_kind[kind]}, {}, PARTITIONS, shared, clock, window
+        )
+        for kind, topic in routes.items()
+    }
+    routed = [(topic, partition, value) for topic, partition, value, _ in producer.sent if topic in engines]
+    findings: list[bytes] = []
+    for topic, partition, value in routed:
+        assert partition is not None
+        findings += [
+            orjson.dumps(f.model_dump_ocsf())
+            for f in engines[topic].handle(partition, decode_message(value or b"")).outputs.findings
+        ]
+    for partitioned in engines.values():
+        for partition in range(PARTITIONS):
+            tick = decode_message(tick_message(time.time()))
+            findings += [
+                orjson.dumps(f.model_dump_ocsf()) for f in partitioned.handle(partition, tick).outputs.findings
+            ]
+    return sorted(findings)
+
+
+def test_reorder_buffer_gives_replays_findings_whatever_the_arrival_order() -> None:
+    config = OpswardenConfig()
+    items, _ = demo_items(config)
+    expected = sorted(
+        orjson.dumps(f.model_dump_ocsf())
+        for f in run(Engine(config, build_detectors(config)), in_replay_order(items)).findings
+    )
+    for seed in (1, 2, 3):
+        assert shuffled_engines_outputs(config, timedelta(days=1), seed) == expected
+
+
+def test_engine_state_is_written_back_to_its_table_and_restored() -> None:
+    config = OpswardenConfig()
+    detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
+    tables: dict[str, dict[str, bytes]] = {d.name: {} for d in detectors}
+    watermarks: dict[str, bytes] = {}
+    clock = IdleClock(idle_after_s=3600, rate=1, tick_interval_s=1)
+    engines = PartitionedEngines(config, detectors, tables, watermarks, 1, SharedState(), clock, timedelta(0))
+    items, _ = demo_items(config)
+    changes = [item for item in items if item.kind == "change"]
+    engines.handle(0, decode_message(b'{"items":[' + b",".join(i.model_dump_json().encode() for i in changes) + b"]}"))
+    assert any(tables[d.name] for d in detectors)
+    assert orjson.loads(watermarks["0"])["newest"]
+    restored = PartitionedEngines(config, detectors, tables, watermarks, 1, SharedState(), clock, timedelta(0))
+    before = engines.engine_for(0).engine
+    after = restored.engine_for(0).engine
+    assert after.context.watermark == before.context.watermark
+    assert {n: sorted(s) for n, s in after.stores.items()} == {n: sorted(s) for n, s in before.stores.items()}
+
+
+def test_dead_letter_keeps_the_bytes_and_says_why_and_where() -> None:
+    rejections = [
+        Rejection(reason=RejectReason.WRONG_SHAPE, detail="record is a int", index=0),
+        Rejection(reason=RejectReason.NOT_JSON, detail="line 2 is not JSON", index=1),
+    ]
+    letter = from_rejections(rejections, b"k", b"\x00junk", "audit.k8s", 3, 42)
+    headers = dict(letter.headers())
+    assert letter.value == b"\x00junk"
+    assert headers["reason"] == b"wrong_shape"
+    assert headers["source-topic"] == b"audit.k8s"
+    assert headers["source-partition"] == b"3"
+    assert headers["source-offset"] == b"42"
+    assert headers["rejected-records"] == b"2"
+    assert b"not_json: 1" in headers["detail"]
+
+
+def test_registry_messages_are_validated_with_reasons() -> None:
+    limits = OpswardenConfig().limits
+    one = orjson.dumps({"name": "restarter", "class": "execution", "principals": ["system:serviceaccount:aiops:*"]})
+    assert [w.name for w in parse_workflows(one, limits)] == ["restarter"]
+    assert len(parse_workflows(b'{"workflows": [' + one + b"," + one + b"]}", limits)) == 2
+    for bad, reason in ((b"{", "not_json"), (b"[1]", "wrong_shape"), (b'{"name": 1}', "invalid_value")):
+        with pytest.raises(WorkflowRejected) as rejected:
+            parse_workflows(bad, limits)
+        assert rejected.value.reason == reason
+
+
+def test_send_reads_documents_lines_and_gzip(tmp_path: Path) -> None:
+    envelope = {"Records": [{"eventID": "a"}, {"eventID": "b"}]}
+    (tmp_path / "envelope.json").write_bytes(orjson.dumps(envelope))
+    (tmp_path / "lines.jsonl").write_bytes(b'{"eventID": "c"}\n\n{"auditID": "d"}\nnot json\n')
+    (tmp_path / "auth.json.gz").write_bytes(gzip.compress(orjson.dumps({"kind": "authorization", "id": "CHG1"})))
+    assert list(file_messages(tmp_path / "envelope.json")) == [(None, orjson.dumps(envelope))]
+    assert [key for key, _ in file_messages(tmp_path / "lines.jsonl")] == ["c", "d", None]
+    assert [key for key, _ in file_messages(tmp_path / "auth.json.gz")] == ["CHG1"]
+
+
+def test_settings_never_show_the_sasl_password() -> None:
+    settings = Settings(sasl_mechanism="PLAIN", sasl_username="svc", sasl_password="hunter2")  # type: ignore[arg-type]
+    assert "hunter2" not in repr(settings)
+    assert settings.confluent_config()["sasl.password"] == "hunter2"
