@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
-from models.authorization import AuthorizationRecord, AuthStatus
+from models.authorization import AuthorizationRecord, AuthStatus, FixedWindow
 from models.config import OpswardenConfig
 from models.events import Principal
 from models.patterns import any_match, is_literal, literal_prefix
@@ -23,58 +25,98 @@ def principal_key(principal: Principal) -> str:
     return principal.issuer or principal.uid
 
 
+#: Principals whose candidate lists are memoised at once; the memo starts afresh when full.
+CANDIDATE_MEMO_SIZE = 50_000
+
+
+class Candidate(NamedTuple):
+    """A record with its fixed window as epoch seconds (±inf when it has none or recurs): judging a change
+    scans these, and the window test rejects most candidates without touching the record itself."""
+
+    start: float
+    end: float
+    id: str
+    record: AuthorizationRecord
+
+
+def _candidate(record: AuthorizationRecord) -> Candidate:
+    window = record.window
+    start, end = window.bounds if isinstance(window, FixedWindow) else (-math.inf, math.inf)
+    return Candidate(start, end, record.id, record)
+
+
 class AuthorizationIndex:
     """Records indexed by principal pattern, so judging a change costs a few dict look-ups.
 
     Literal principals go in an exact map; glob patterns go under their literal prefix, and a look-up
-    probes only the prefix lengths that exist.
+    probes only the prefix lengths that exist. Busy principals change things again and again, so each
+    principal's candidates are memoised until the records change.
     """
 
     def __init__(self) -> None:
         self.records: dict[str, AuthorizationRecord] = {}
-        self._exact: dict[str, set[str]] = defaultdict(set)
-        self._by_prefix: dict[str, set[str]] = defaultdict(set)
+        self._exact: dict[str, dict[str, Candidate]] = defaultdict(dict)
+        self._by_prefix: dict[str, dict[str, Candidate]] = defaultdict(dict)
         self._prefix_lengths: set[int] = set()
+        self._memo: dict[tuple[str, ...], list[Candidate]] = {}
 
     def __len__(self) -> int:
         return len(self.records)
 
     def upsert(self, record: AuthorizationRecord) -> None:
         """Add or replace a record (compacted topic semantics: the latest version wins)."""
+        self.forget_lookups()
         if record.id in self.records:
             self.remove(record.id)
         self.records[record.id] = record
+        row = _candidate(record)
         for pattern in record.principals:
             if is_literal(pattern):
-                self._exact[pattern].add(record.id)
+                self._exact[pattern][record.id] = row
             else:
                 prefix = literal_prefix(pattern)
-                self._by_prefix[prefix].add(record.id)
+                self._by_prefix[prefix][record.id] = row
                 self._prefix_lengths.add(len(prefix))
 
     def remove(self, record_id: str) -> None:
         record = self.records.pop(record_id, None)
         if record is None:
             return
+        self.forget_lookups()
         for pattern in record.principals:
             bucket = self._exact if is_literal(pattern) else self._by_prefix
             key = pattern if is_literal(pattern) else literal_prefix(pattern)
-            bucket[key].discard(record_id)
+            bucket[key].pop(record_id, None)
             if not bucket[key]:
                 del bucket[key]
         self._prefix_lengths = {len(prefix) for prefix in self._by_prefix}
 
+    def candidate_rows(self, identities: tuple[str, ...]) -> list[Candidate]:
+        """Candidates whose principal patterns match any of the identities, in record id order."""
+        rows = self._memo.get(identities)
+        if rows is None:
+            if len(self._memo) >= CANDIDATE_MEMO_SIZE:
+                self._memo.clear()
+            rows = self._memo[identities] = self._lookup(identities)
+        return rows
+
     def candidates(self, identities: tuple[str, ...]) -> list[AuthorizationRecord]:
-        """Records whose principal patterns match any of the identities, in id order (deterministic)."""
-        found: set[str] = set()
+        return [row.record for row in self.candidate_rows(identities)]
+
+    def forget_lookups(self) -> None:
+        """Drop the memo, so a benchmark can time the look-up a principal's first change pays."""
+        self._memo.clear()
+
+    def _lookup(self, identities: tuple[str, ...]) -> list[Candidate]:
+        found: dict[str, Candidate] = {}
         for identity in identities:
-            found.update(self._exact.get(identity, ()))
+            found.update(self._exact.get(identity, {}))
             for length in self._prefix_lengths:
                 if length <= len(identity):
-                    for record_id in self._by_prefix.get(identity[:length], ()):
-                        if record_id not in found and any_match(self.records[record_id].principals, identity):
-                            found.add(record_id)
-        return [self.records[record_id] for record_id in sorted(found)]
+                    for record_id, row in self._by_prefix.get(identity[:length], {}).items():
+                        if record_id not in found and any_match(row.record.principals, identity):
+                            found[record_id] = row
+        return [found[record_id] for record_id in sorted(found)]
 
     def in_force_count(self, moment: datetime) -> int:
         return sum(1 for r in self.records.values() if r.status_at(moment) is AuthStatus.APPROVED)

@@ -24,10 +24,10 @@ from typing import Any
 import orjson
 
 from detectors.base import Detector, EvictionPolicy, KeyKind, LedgerEntry, Outputs
-from detectors.context import DetectionContext, principal_key
+from detectors.context import Candidate, DetectionContext, principal_key
 from detectors.findings import FindingSpec, spec_from_change
 from detectors.windows import contains, explain_miss
-from models.authorization import AuthorizationRecord, AuthStatus, AuthType, FixedWindow
+from models.authorization import AuthorizationRecord, AuthStatus, AuthType, RecurringWindow
 from models.config import AuthorizationConfig, OpswardenConfig
 from models.events import ActionEvent, ChangeEvent, CredentialKind, PrincipalKind
 from models.finding import Activity, Severity, title_case
@@ -252,12 +252,12 @@ class AuthorizationJudge(Detector[JudgeState]):
         if workflow is not None and self._ticketless(workflow, change):
             out.ledger.append(self._ledger(change, AUTHORIZED_BY_REGISTRY, f"registry:{workflow.name}", workflow.owner))
         else:
-            candidates = ctx.authorizations.candidates(identities)
-            record = self.first_authorizing(candidates, change)
+            rows = ctx.authorizations.candidate_rows(identities)
+            record = self.first_authorizing(rows, change)
             if record is not None:
                 verdict = AUTHORIZED
             else:  # only a change that is not authorized needs the full review of every candidate
-                reviews = [self.review(r, change) for r in candidates]
+                reviews = [self.review(row.record, change) for row in rows]
                 verdict, record = self.verdict(reviews)
             out.ledger.append(
                 self._ledger(change, verdict, record.id if record else None, record.owner if record else None)
@@ -271,25 +271,22 @@ class AuthorizationJudge(Detector[JudgeState]):
             out.findings.append(self._check_finding(finding_type, change, workflow, detail, reviews).build())
         return out
 
-    def first_authorizing(
-        self, candidates: list[AuthorizationRecord], change: ChangeEvent
-    ) -> AuthorizationRecord | None:
+    def first_authorizing(self, rows: list[Candidate], change: ChangeEvent) -> AuthorizationRecord | None:
         """Verdict 1 alone, cheapest test first: the fast path for the common, authorized change.
 
-        Most candidates of a busy principal fail on their window, so fixed windows are tested inline
-        on epoch seconds before anything else.
+        Most candidates of a busy principal fail on their window, so fixed windows are tested on the
+        rows' epoch seconds before the record is touched.
         """
         moment, skew = change.event_time, self.settings.skew_tolerance
-        at, slack = moment.timestamp(), skew.total_seconds()
-        for record in candidates:
-            window = record.window
-            if isinstance(window, FixedWindow):
-                start, end = window.bounds
-                if at < start - slack or at > end + slack:
-                    continue
-            elif window is not None and not contains(window, moment, skew):
+        slack = skew.total_seconds()
+        low, high = moment.timestamp() + slack, moment.timestamp() - slack
+        for row in rows:
+            if row.start > low or row.end < high:
                 continue
-            if self._scope_miss(record, change) is None and (
+            record = row.record
+            if isinstance(record.window, RecurringWindow) and not contains(record.window, moment, skew):
+                continue
+            if self._covers(record, change) and (
                 record.status_at(moment + skew) is AuthStatus.APPROVED or self._retro(record, moment, None)
             ):
                 return record
@@ -331,7 +328,16 @@ class AuthorizationJudge(Detector[JudgeState]):
             reason = "approved emergency change, approved after the fact" if retro else "covered the change"
         return CandidateReview(record, status, in_force, ever_approved, not missing, in_window, retro, reason)
 
+    @staticmethod
+    def _covers(record: AuthorizationRecord, change: ChangeEvent) -> bool:
+        return (
+            any_match(record.actions, change.action, ignore_case=True)
+            and all(any_match(record.resources, r) for r in change.resources)
+            and any_match(record.environments, change.environment)
+        )
+
     def _scope_miss(self, record: AuthorizationRecord, change: ChangeEvent) -> str | None:
+        """What a record's scope misses of a change, in words; None when it covers it."""
         if not any_match(record.actions, change.action, ignore_case=True):
             return f"action {change.action} is not in {list(record.actions)}"
         outside = [r for r in change.resources if not any_match(record.resources, r)]
