@@ -130,10 +130,11 @@ class Runtime:
 
     async def judge(self, event: EventT[bytes]) -> None:
         """A repartitioned message: run its partition's engine and publish what it produced; then, once that is
-        delivered, ack every message whose items have all left the reorder buffer (this one or earlier ones)."""
+        delivered and the state written, ack every message whose items have all left the reorder buffer."""
         message = event.message
         held = self.held.setdefault(TP(message.topic, message.partition), [])
         released: datetime | None = None
+        persisted = False
         try:
             routed = decode_message(message.value or b"{}")
         except Exception as exc:
@@ -143,6 +144,7 @@ class Runtime:
             handled = self.engines[message.topic].handle(message.partition, routed)
             held.append((handled.held_until, event))
             released = handled.released_through
+            persisted = handled.persisted
             self.publisher.outputs(handled.outputs)
             for failure in handled.failures:
                 letter = DeadLetter(
@@ -154,6 +156,8 @@ class Runtime:
                 )
                 self.publisher.dead_letter(letter)
         await self.publisher.producer.delivered()
+        if not persisted:
+            return
         still_held = []
         for until, waiting in held:
             if until is None or (released is not None and until <= released):
@@ -218,7 +222,15 @@ def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[D
             value_type=bytes,
         )
         engines[topic] = PartitionedEngines(
-            config, by_kind[kind], tables, watermarks, settings.partitions, shared, clock, reorder_window
+            config,
+            by_kind[kind],
+            tables,
+            watermarks,
+            settings.partitions,
+            shared,
+            clock,
+            reorder_window,
+            settings.persist_every_s,
         )
     reader = GlobalReader(
         lambda *topics: AIOKafkaConsumer(

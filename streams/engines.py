@@ -4,7 +4,9 @@ Each partition engine puts arriving items in event-time order before the detecto
 in a reorder buffer until the partition has seen an event `reorder_window` newer, so disorder within the
 window (several source partitions and topics feed one key) gives the same findings as `replay`, which
 runs in event-time order. Buffered items live in memory only; the agent acks a message once all its items
-have left the buffer, so after a crash they are read again from Kafka (at-least-once).
+have left the buffer and the state they changed is in the tables, so after a crash they are read again
+from Kafka (at-least-once). State is written at most every `persist_every_s` (and on every tick): a key
+updated a thousand times a second is written once, not a thousand times.
 
 A quiet partition moves on processing time: after `idle_after_s` without events, its reorder horizon (and
 the watermark, which trails it by the allowed lateness) advances by `rate` times the wall-clock time since
@@ -94,14 +96,15 @@ class PartitionEngine:
     last_event_clock: float
     buffer: list[tuple[datetime, int, Parsed]] = field(default_factory=list)
     arrivals: int = 0
+    persisted_at: float = 0.0
 
 
 class IdleClock:
     """Processing-time fallback for a quiet partition: event time advances at `rate` times wall time.
 
-    Quiet means: no item for the partition, no input batch on this worker (nor a worker start) for
-    `idle_after_s`, and the tick that asks was read promptly, so a partition that is merely behind its
-    input never jumps ahead of events still on their way.
+    Quiet means: no item and no activity notice (input flowing anywhere) on the partition, nor a restore,
+    for `idle_after_s`, and the tick that asks was read promptly, so a partition that is merely behind
+    its input never jumps ahead of events still on their way.
     """
 
     def __init__(self, idle_after_s: float, rate: float, tick_interval_s: float) -> None:
@@ -128,12 +131,14 @@ class ItemFailure:
 
 @dataclass
 class Handled:
-    """What one repartition message produced; `held_until` is its newest buffered item's time, if any."""
+    """What one repartition message produced; `held_until` is its newest buffered item's time, if any, and
+    `persisted` says the partition's state was written to its tables (messages before it may be acked)."""
 
     outputs: Outputs
     failures: list[ItemFailure]
     held_until: datetime | None
     released_through: datetime | None
+    persisted: bool
 
 
 class PartitionedEngines:
@@ -153,6 +158,7 @@ class PartitionedEngines:
         shared: SharedState,
         clock: IdleClock,
         reorder_window: timedelta,
+        persist_every_s: float = 0.0,
     ) -> None:
         self.config = config
         self.detectors = detectors
@@ -162,6 +168,7 @@ class PartitionedEngines:
         self.shared = shared
         self.clock = clock
         self.reorder_window = reorder_window
+        self.persist_every_s = persist_every_s
         self.engines: dict[int, PartitionEngine] = {}
 
     def engine_for(self, partition: int) -> PartitionEngine:
@@ -205,6 +212,7 @@ class PartitionedEngines:
             held_until = moment if held_until is None else max(held_until, moment)
         if held_until is not None:
             holder.newest = held_until if holder.newest is None else max(holder.newest, held_until)
+        if held_until is not None or message.active:
             holder.last_event_clock = now
         shift = self.clock.shift(holder, now, message.tick_sent)
         horizon = holder.newest - self.reorder_window + shift if holder.newest is not None else None
@@ -214,8 +222,17 @@ class PartitionedEngines:
             self._process(engine, item, out, failures)
         if shift and horizon is not None:
             self._advance(engine, horizon - self.config.allowed_lateness, out)
+        persist = message.tick_sent is not None or now - holder.persisted_at >= self.persist_every_s
+        if persist:
+            self._persist(partition, holder)
+            holder.persisted_at = now
+        return Handled(out, failures, held_until, horizon, persist)
+
+    def _persist(self, partition: int, holder: PartitionEngine) -> None:
+        """Write changed states and the partition's clocks to the tables (and so their changelogs)."""
         for store in holder.stores:
             store.write_back()
+        engine = holder.engine
         self.watermarks[str(partition)] = orjson.dumps(
             {
                 "watermark": _iso(engine.context.watermark),
@@ -223,7 +240,6 @@ class PartitionedEngines:
                 "newest": _iso(holder.newest),
             }
         )
-        return Handled(out, failures, held_until, horizon)
 
     @staticmethod
     def _advance(engine: Engine, watermark: datetime, out: Outputs) -> None:

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     batch_within_s: float = Field(default=0.02, gt=0)
     #: Event-time disorder absorbed before detectors see items (they then run in event-time order, as replay does).
     reorder_window_s: float = Field(default=60.0, ge=0)
+    #: How often a partition's changed detector states are written to their tables (and acks released).
+    persist_every_s: float = Field(default=1.0, ge=0)
     #: How often each partition gets a watermark tick, and when a quiet partition counts as idle.
     tick_interval_s: float = Field(default=1.0, gt=0)
     idle_after_s: float = Field(default=5.0, ge=0)

@@ -111,7 +111,7 @@ def shuffled_engines_outputs(config: OpswardenConfig, window: timedelta, seed: i
     events = [m for m in messages if m[0] != topics.name("authorizations")]
     random.Random(seed).shuffle(events)
     ingestor.ingest([Message(None, value, topic, 0, offset) for offset, (topic, _, value) in enumerate(events)])
-    clock = IdleClock(idle_after_s=0, rate=1e9, tick_interval_s=3600)
+    clock = IdleClock(idle_after_s=0, rate=1e15, tick_interval_s=3600)  # any quiet at all: time runs out
     engines = {
         topic: PartitionedEngines(
             config, by_kind[kind], {d.name: {} for d in by_kind[kind]}, {}, PARTITIONS, shared, clock, window
