@@ -2,9 +2,9 @@
 
 A message on a repartition topic (`opswarden.by-principal`, `opswarden.by-target`) is one of:
 
-- a batch of canonical items (JSON array under `items`), all routed to that message's partition;
-- an authorization notice (`authorization`), broadcast to every principal partition so that each
-  engine can revisit its open work (retro-approved emergencies);
+- a batch of canonical items (`I`, then one tagged JSON line per item), all routed to that message's partition;
+- an authorization notice (a batch of one authorization record), broadcast to every principal partition
+  so that each engine can revisit its open work (retro-approved emergencies);
 - a tick (`tick`: its wall-clock send time), which lets a quiet partition's watermark move on processing
   time; a tick read long after it was sent shows the partition is behind, not quiet;
 - an activity notice (`active`), sent by every ingest agent that is routing input to every partition now and
@@ -18,7 +18,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 from pydantic import BaseModel
@@ -33,6 +32,10 @@ MODEL_BY_KIND: dict[str, type[BaseModel]] = {
     "alert": AlertEvent,
     "authorization": AuthorizationRecord,
 }
+TAG_BY_KIND = {kind: bytes([ord("a") + number]) for number, kind in enumerate(MODEL_BY_KIND)}
+MODEL_BY_TAG = {TAG_BY_KIND[kind]: model for kind, model in MODEL_BY_KIND.items()}
+#: Marks a batch of items: newline-separated tagged lines follow (control messages are JSON objects).
+ITEMS = b"I\n"
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -41,17 +44,18 @@ def partition_for(key: str, partitions: int) -> int:
 
 
 def encode_item(item: Parsed) -> bytes:
-    return item.model_dump_json(exclude_none=True).encode()
+    """One line: a one-byte kind tag, then the item's JSON (which never holds a raw newline)."""
+    return TAG_BY_KIND[item.kind] + item.model_dump_json(exclude_none=True).encode()
 
 
-def decode_item(data: dict[str, Any]) -> Parsed:
-    model = MODEL_BY_KIND[data.get("kind", "change")]
-    return model.model_validate(data)  # type: ignore[return-value]
+def decode_item(line: bytes) -> Parsed:
+    """pydantic parses and validates the JSON in one pass: faster than orjson then `model_validate`."""
+    return MODEL_BY_TAG[line[:1]].model_validate_json(line[1:])  # type: ignore[return-value]
 
 
 def items_message(encoded: Sequence[bytes]) -> bytes:
     """A batch from items already encoded once by `encode_item` (an item may go to two topics)."""
-    return b'{"items":[' + b",".join(encoded) + b"]}"
+    return ITEMS + b"\n".join(encoded)
 
 
 ACTIVE = orjson.dumps({"active": True})
@@ -62,7 +66,7 @@ def tick_message(sent: float) -> bytes:
 
 
 def authorization_notice(record: AuthorizationRecord) -> bytes:
-    return b'{"authorization":' + encode_item(record) + b"}"
+    return items_message([encode_item(record)])
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,8 @@ class RoutedMessage:
 
 
 def decode_message(value: bytes) -> RoutedMessage:
+    if value.startswith(ITEMS):
+        return RoutedMessage([decode_item(line) for line in value[len(ITEMS) :].split(b"\n")])
     data = orjson.loads(value)
-    if "items" in data:
-        return RoutedMessage([decode_item(item) for item in data["items"]])
-    if "authorization" in data:
-        return RoutedMessage([decode_item(data["authorization"])])
     sent = data.get("tick")
     return RoutedMessage([], tick_sent=float(sent) if isinstance(sent, int | float) else None, active="active" in data)

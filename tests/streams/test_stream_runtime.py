@@ -34,7 +34,7 @@ from streams.processing import (
     parse_workflows,
 )
 from streams.replay import in_replay_order
-from streams.routing import decode_message, partition_for, tick_message
+from streams.routing import decode_message, encode_item, items_message, partition_for, tick_message
 from streams.send_command import file_messages
 from streams.settings import Settings, TopicNames
 
@@ -155,7 +155,7 @@ def test_engine_state_is_written_back_to_its_table_and_restored() -> None:
     engines = PartitionedEngines(config, detectors, tables, watermarks, 1, SharedState(), clock, timedelta(0))
     items, _ = demo_items(config)
     changes = [item for item in items if item.kind == "change"]
-    engines.handle(0, decode_message(b'{"items":[' + b",".join(i.model_dump_json().encode() for i in changes) + b"]}"))
+    engines.handle(0, decode_message(items_message([encode_item(i) for i in changes])))
     assert any(tables[d.name] for d in detectors)
     assert orjson.loads(watermarks["0"])["newest"]
     restored = PartitionedEngines(config, detectors, tables, watermarks, 1, SharedState(), clock, timedelta(0))
