@@ -471,9 +471,7 @@ class AuthorizationJudge(Detector[JudgeState]):
         reviews: list[CandidateReview],
     ) -> FindingSpec:
         severity = self._severity(CHECK_SEVERITY[finding_type], change, workflow)
-        message = (
-            f"{change.principal.uid} ran {change.action} in {change.environment}: {finding_type.replace('_', ' ')}"
-        )
+        message = f"{change.principal.uid} ran {change.action} in {change.environment}: {title_case(finding_type)}"
         return spec_from_change(
             DETECTOR,
             finding_type,
