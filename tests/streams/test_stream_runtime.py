@@ -60,6 +60,10 @@ class Message:
     offset: int
 
 
+def findings_of(outputs: Any) -> list[bytes]:
+    return [orjson.dumps(f.model_dump_ocsf()) for f in outputs.findings]
+
+
 def demo_items(config: OpswardenConfig) -> tuple[list[Any], list[tuple[str, str | None, bytes]]]:
     topics = TopicNames()
     messages = scenario_messages(demo_scenario(7), topics)
@@ -119,29 +123,27 @@ def shuffled_engines_outputs(config: OpswardenConfig, window: timedelta, seed: i
         for kind, topic in routes.items()
     }
     routed = [(topic, partition, value) for topic, partition, value, _ in producer.sent if topic in engines]
+    offsets: dict[tuple[str, int], int] = {}
     findings: list[bytes] = []
+
+    def handle(topic: str, partition: int, value: bytes) -> list[bytes]:
+        offset = offsets[(topic, partition)] = offsets.get((topic, partition), -1) + 1
+        return findings_of(engines[topic].handle(partition, offset, decode_message(value)).outputs)
+
     for topic, partition, value in routed:
         assert partition is not None
-        findings += [
-            orjson.dumps(f.model_dump_ocsf())
-            for f in engines[topic].handle(partition, decode_message(value or b"")).outputs.findings
-        ]
-    for partitioned in engines.values():
+        assert value is not None
+        findings += handle(topic, partition, value)
+    for topic in engines:
         for partition in range(PARTITIONS):
-            tick = decode_message(tick_message(time.time()))
-            findings += [
-                orjson.dumps(f.model_dump_ocsf()) for f in partitioned.handle(partition, tick).outputs.findings
-            ]
+            findings += handle(topic, partition, tick_message(time.time()))
     return sorted(findings)
 
 
 def test_reorder_buffer_gives_replays_findings_whatever_the_arrival_order() -> None:
     config = OpswardenConfig()
     items, _ = demo_items(config)
-    expected = sorted(
-        orjson.dumps(f.model_dump_ocsf())
-        for f in run(Engine(config, build_detectors(config)), in_replay_order(items)).findings
-    )
+    expected = sorted(findings_of(run(Engine(config, build_detectors(config)), in_replay_order(items))))
     for seed in (1, 2, 3):
         assert shuffled_engines_outputs(config, timedelta(days=1), seed) == expected
 
@@ -155,7 +157,7 @@ def test_engine_state_is_written_back_to_its_table_and_restored() -> None:
     engines = PartitionedEngines(config, detectors, tables, watermarks, 1, SharedState(), clock, timedelta(0))
     items, _ = demo_items(config)
     changes = [item for item in items if item.kind == "change"]
-    engines.handle(0, decode_message(items_message([encode_item(i) for i in changes])))
+    engines.handle(0, 0, decode_message(items_message([encode_item(i) for i in changes])))
     assert any(tables[d.name] for d in detectors)
     assert orjson.loads(watermarks["0"])["newest"]
     restored = PartitionedEngines(config, detectors, tables, watermarks, 1, SharedState(), clock, timedelta(0))
@@ -206,3 +208,20 @@ def test_settings_never_show_the_sasl_password() -> None:
     settings = Settings(sasl_mechanism="PLAIN", sasl_username="svc", sasl_password="hunter2")  # type: ignore[arg-type]
     assert "hunter2" not in repr(settings)
     assert settings.confluent_config()["sasl.password"] == "hunter2"
+
+
+def test_messages_read_again_after_a_restore_are_not_counted_twice() -> None:
+    config = OpswardenConfig()
+    detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
+    tables: dict[str, dict[str, bytes]] = {d.name: {} for d in detectors}
+    watermarks: dict[str, bytes] = {}
+    clock = IdleClock(idle_after_s=3600, rate=1, tick_interval_s=1)
+    items, _ = demo_items(config)
+    changes = [encode_item(item) for item in items if item.kind == "change"]
+    first = PartitionedEngines(config, detectors, tables, watermarks, 1, SharedState(), clock, timedelta(0))
+    first.handle(0, 0, decode_message(items_message(changes[:5])))
+    first.handle(0, 1, decode_message(items_message(changes[5:])))
+    states = {name: dict(table) for name, table in tables.items()}
+    again = PartitionedEngines(config, detectors, tables, watermarks, 1, SharedState(), clock, timedelta(0))
+    again.handle(0, 1, decode_message(items_message(changes[5:])))  # committed offset was 1: message 1 again
+    assert {name: dict(table) for name, table in tables.items()} == states
