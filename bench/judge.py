@@ -119,8 +119,8 @@ def main() -> None:
             out = judge.judge(change, state, context)
             costs[n] = (time.perf_counter_ns() - begin) / 1000
             verdicts.setdefault(out.ledger[0].verdict, []).append(costs[n])
-        print(f"judge per change, {memo}: median {np.median(costs):.1f} µs, "
-              f"p99 {np.percentile(costs, 99):.1f} µs, mean {costs.mean():.1f} µs over {len(changes)} changes")  # fmt: skip
+        summary = f"median {np.median(costs):.1f} µs, p99 {np.percentile(costs, 99):.1f} µs, mean {costs.mean():.1f} µs"
+        print(f"judge per change, {memo}: {summary} over {len(changes)} changes")
         for verdict, values in sorted(verdicts.items()):
             print(f"  {verdict}: {len(values)} changes, median {np.median(values):.1f} µs")
 
