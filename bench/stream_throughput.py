@@ -242,6 +242,14 @@ def ceiling(bootstrap: str, workdir: Path, events: int, envelope: int) -> float:
     return asyncio.run(bare_consumer_rate(bootstrap, run.source, events))
 
 
+def print_latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> None:
+    p50, p99, count = latency(bootstrap, workdir, rate, seconds)
+    print(
+        f"latency at {rate:,.0f} events/s: p50 {p50 * 1e3:.0f} ms, p99 {p99 * 1e3:.0f} ms ({count} findings)",
+        flush=True,
+    )
+
+
 def broker_script() -> ModuleType:
     spec = importlib.util.spec_from_file_location("kafka_broker_script", ROOT / "scripts" / "kafka_broker.py")
     assert spec is not None
@@ -258,6 +266,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=150_000)
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--latency-only", action="store_true", help="Only the latency run, at --rate.")
     args = parser.parse_args()
     broker = None
     if args.bootstrap is None:
@@ -266,14 +275,14 @@ def main() -> None:
         args.bootstrap = broker.bootstrap
     workdir = Path(tempfile.mkdtemp(prefix="opswarden-bench-"))
     try:
+        if args.latency_only:
+            print_latency(args.bootstrap, workdir, args.rate, args.seconds)
+            return
         single = throughput(args.bootstrap, workdir, args.events, 1)
         print(f"end to end, 1 record/message:     {single:10,.0f} events/s (target 15,000)", flush=True)
         enveloped = throughput(args.bootstrap, workdir, args.events, ENVELOPE)
         print(f"end to end, {ENVELOPE}-record envelopes: {enveloped:10,.0f} events/s (target 50,000)", flush=True)
-        p50, p99, count = latency(args.bootstrap, workdir, args.rate, args.seconds)
-        print(
-            f"latency at {args.rate:,.0f} events/s: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms ({count} findings)"
-        )
+        print_latency(args.bootstrap, workdir, args.rate, args.seconds)
         for envelope in (1, ENVELOPE):
             rate = ceiling(args.bootstrap, workdir, args.events, envelope)
             print(f"ceiling, bare aiokafka + orjson, {envelope} record(s)/message: {rate:10,.0f} events/s", flush=True)
