@@ -54,7 +54,7 @@ FAUST_METRICS_PREFIX = "opswarden_faust"
 KNOWN_SOURCES = frozenset({*BY_NAME, "registry"})
 OTHER_SOURCE = "other"
 
-#: The finding types (a contract with the SIEM, docs/findings.md); any other type is counted as `other`.
+#: The finding types (a contract with the SIEM, README "Findings for the SIEM"); any other type is counted as `other`.
 FINDING_TYPES = (
     "unauthorized_change",
     "out_of_window_change",

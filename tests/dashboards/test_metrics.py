@@ -246,7 +246,7 @@ def test_one_endpoint_serves_opswarden_faust_and_process_metrics() -> None:
 
 
 def test_every_metric_is_documented_and_every_documented_metric_exists() -> None:
-    documented = set(re.findall(r"^\| `(opswarden_[a-z_]+)` \|", (ROOT / "docs" / "metrics.md").read_text(), re.M))
+    documented = set(re.findall(r"^\| `(opswarden_[a-z_]+)` \|", (ROOT / "README.md").read_text(), re.M))
     defined = {
         family.name + ("_total" if family.type == "counter" else "_info" if family.type == "info" else "")
         for family in metrics.REGISTRY.collect()
