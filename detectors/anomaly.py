@@ -13,6 +13,7 @@ anomalous, and closes after one normal bucket.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +49,7 @@ class ActivityState:
     episode: Episode | None = None
     last_seen: float | None = None
     previous: tuple[int, int] = (0, 0)  # the bucket just before: (changes, denied)
+    recent: list[int] = field(default_factory=list)  # crc32 of the latest event ids, to count each event once
 
 
 class ActivityAnomalyDetector(Detector[ActivityState]):
@@ -98,6 +100,7 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
                 None if state.episode is None else state.episode.as_json(),
                 state.last_seen,
                 state.previous,
+                state.recent,
             ]
         )
 
@@ -116,6 +119,13 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
         return out
 
     def _step(self, key: str, state: ActivityState, item: ChangeEvent) -> Outputs:
+        """Count the event in its bucket; an event seen again (at-least-once delivery, a redelivered source
+        file) is not counted twice, or a replay after a crash would look like a burst."""
+        digest = zlib.crc32(item.event_id.encode())
+        if digest in state.recent:
+            return Outputs()
+        state.recent.append(digest)
+        del state.recent[: -self.settings.remembered_events]
         at = epoch(item.event_time)
         state.last_seen = at if state.last_seen is None else max(state.last_seen, at)
         index = int(at // self.width)

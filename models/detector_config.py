@@ -203,6 +203,9 @@ class AnomalyConfig(Section):
         default=0.25, ge=0, description="Std floor as a fraction of the mean: busy principals vary more."
     )
     ignore_principals: tuple[str, ...] = Field(default=(), description="Principal globs never judged.")
+    remembered_events: int = Field(
+        default=256, ge=1, description="Latest event ids kept per principal so a redelivered event counts once."
+    )
     max_principals: int = Field(default=200_000, gt=0)
     idle_after: timedelta = timedelta(days=7)
 

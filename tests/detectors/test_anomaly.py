@@ -132,3 +132,11 @@ def test_warmup_counts_split_principals_by_history() -> None:
     ]:
         engine.process(event)
     assert detector.warmup_counts(engine.stores[detector.name]) == (1, 1)
+
+
+def test_redelivered_events_are_counted_once() -> None:
+    """At-least-once delivery replays the last batch after a crash: that must not look like a burst."""
+    history = routine(12, 5)
+    recent = calls(T0 + timedelta(minutes=120), 8, 300)
+    assert anomalies(history + recent) == []
+    assert anomalies(history + recent * 5) == []
