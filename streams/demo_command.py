@@ -23,7 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from detectors.scenario import demo_scenario
+from detectors.scenario import demo_scenario, demo_workflows
 from streams.embedded_broker import BrokerUnavailable, start_embedded_broker
 from streams.native_records import scenario_messages
 from streams.outputs import OutputProducer
@@ -142,6 +142,9 @@ def demo_command(seed: int, metrics_port: int) -> None:
         create_topics(settings)
         worker = start_worker(env, workdir / "worker.log")
         producer = OutputProducer(settings)
+        for workflow in demo_workflows():  # every automation in the story has an owner
+            registry_entry = orjson.dumps(workflow.model_dump(mode="json", by_alias=True, exclude_none=True))
+            producer.produce(settings.topics.name("registry"), registry_entry, workflow.name)
         for topic, key, value in scenario_messages(demo_scenario(seed), settings.topics):
             producer.produce(topic, value, key)
         producer.close()
