@@ -14,6 +14,7 @@ from models.events import ChangeEvent, Outcome, PrincipalKind, Source
 from models.parsers import azure, detect, parse_document
 from models.parsers.base import ParseContext
 from models.rejection import RejectReason
+from tests.models.parsing import single_event, single_rejection
 from tests.models.test_gcp import JUNK, assert_survives, json_values, mutated
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, 9, tzinfo=UTC)
@@ -114,19 +115,12 @@ def assignment_body(principal: str, role: str, principal_type: str = "ServicePri
 
 
 def parse_one(record: Any, ctx: ParseContext = CTX) -> ChangeEvent:
-    result = parse_document(orjson.dumps(record), ctx, sources=("azure",))
-    assert result.rejections == []
-    assert len(result.items) == 1
-    event = result.items[0]
-    assert isinstance(event, ChangeEvent)
-    return event
+    return single_event(record, "azure", ctx)
 
 
 def rejection(record: Any) -> tuple[RejectReason, str]:
-    result = parse_document(orjson.dumps(record), CTX, sources=("azure",))
-    assert result.items == []
-    assert len(result.rejections) == 1
-    return result.rejections[0].reason, result.rejections[0].detail
+    refused = single_rejection(record, "azure", CTX)
+    return refused.reason, refused.detail
 
 
 # --- shapes -------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from models.events import ChangeEvent, CredentialKind, Grant, Outcome, Principal
 from models.parsers import cloudtrail, parse_document
 from models.parsers.base import ParseContext
 from models.rejection import ParseError, RejectReason
+from tests.models.parsing import single_event, single_rejection
 
 ACCOUNT = "123456789012"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/remediator"
@@ -81,21 +82,11 @@ _DROP = object()
 
 
 def parse_one(rec: Any, ctx: ParseContext | None = None) -> ChangeEvent:
-    result = parse_document(orjson.dumps(rec), ctx or ParseContext(), sources=("cloudtrail",))
-    assert result.rejections == [], result.rejections
-    assert len(result.items) == 1
-    event = result.items[0]
-    assert isinstance(event, ChangeEvent)
-    return event
+    return single_event(rec, "cloudtrail", ctx or ParseContext())
 
 
 def reject_one(rec: Any) -> RejectReason:
-    result = parse_document(orjson.dumps(rec), ParseContext(), sources=("cloudtrail",))
-    assert result.items == []
-    assert len(result.rejections) == 1
-    rejection = result.rejections[0]
-    assert rejection.detail
-    return rejection.reason
+    return single_rejection(rec, "cloudtrail", ParseContext()).reason
 
 
 # -- the whole event -------------------------------------------------------------------------------

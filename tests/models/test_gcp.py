@@ -16,6 +16,7 @@ from models.events import ChangeEvent, CredentialKind, Outcome, PrincipalKind, S
 from models.parsers import gcp, parse_document
 from models.parsers.base import ParseContext
 from models.rejection import RejectReason
+from tests.models.parsing import single_event, single_rejection
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, 5, tzinfo=UTC)
 CTX = ParseContext(received_time=RECEIVED, origin="topic-gcp")
@@ -45,19 +46,11 @@ def entry(**proto: Any) -> dict[str, Any]:
 
 
 def parse_one(record: dict[str, Any], ctx: ParseContext = CTX) -> ChangeEvent:
-    result = parse_document(orjson.dumps(record), ctx, sources=("gcp",))
-    assert result.rejections == []
-    assert len(result.items) == 1
-    event = result.items[0]
-    assert isinstance(event, ChangeEvent)
-    return event
+    return single_event(record, "gcp", ctx)
 
 
 def reject(record: dict[str, Any]) -> RejectReason:
-    result = parse_document(orjson.dumps(record), CTX, sources=("gcp",))
-    assert result.items == []
-    assert len(result.rejections) == 1
-    return result.rejections[0].reason
+    return single_rejection(record, "gcp", CTX).reason
 
 
 def test_activity_entry_maps_every_field() -> None:

@@ -15,6 +15,7 @@ from models.events import ChangeEvent, CredentialKind, Outcome, PrincipalKind, S
 from models.parsers import detect, k8s, parse_document
 from models.parsers.base import ParseContext
 from models.rejection import RejectReason
+from tests.models.parsing import single_event, single_rejection
 from tests.models.test_gcp import JUNK, assert_survives, json_values, mutated
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, 9, tzinfo=UTC)
@@ -126,19 +127,12 @@ def aks(event: dict[str, Any] | None = None, **outer: Any) -> dict[str, Any]:
 
 
 def parse_one(record: Any, ctx: ParseContext = CTX) -> ChangeEvent:
-    result = parse_document(orjson.dumps(record), ctx, sources=("k8s",))
-    assert result.rejections == []
-    assert len(result.items) == 1
-    event = result.items[0]
-    assert isinstance(event, ChangeEvent)
-    return event
+    return single_event(record, "k8s", ctx)
 
 
 def rejection(record: Any) -> tuple[RejectReason, str]:
-    result = parse_document(orjson.dumps(record), CTX, sources=("k8s",))
-    assert result.items == []
-    assert len(result.rejections) == 1
-    return result.rejections[0].reason, result.rejections[0].detail
+    refused = single_rejection(record, "k8s", CTX)
+    return refused.reason, refused.detail
 
 
 # --- native events ------------------------------------------------------------------------------------
