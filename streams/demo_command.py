@@ -117,11 +117,32 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def feed_scenario(settings: Settings, seed: int) -> None:
+    """The demo's workflows into the registry topic (every automation in the story has an owner), then the story."""
+    producer = OutputProducer(settings)
+    for workflow in demo_workflows():
+        registry_entry = orjson.dumps(workflow.model_dump(mode="json", by_alias=True, exclude_none=True))
+        producer.produce(settings.topics.name("registry"), registry_entry, workflow.name)
+    for topic, key, value in scenario_messages(demo_scenario(seed), settings.topics):
+        producer.produce(topic, value, key)
+    producer.close()
+
+
 @click.command("demo")
 @click.option("--seed", default=7, show_default=True, help="Scenario seed.")
 @click.option("--metrics-port", default=9464, show_default=True, help="Worker metrics port (0: none).")
-def demo_command(seed: int, metrics_port: int) -> None:
+@click.option(
+    "--feed-only",
+    is_flag=True,
+    help="Only send the scenario to the cluster OPSWARDEN_BOOTSTRAP_SERVERS names (its topics must exist).",
+)
+def demo_command(seed: int, metrics_port: int, feed_only: bool) -> None:
     """Run broker, worker and the built-in scenario locally; print findings as they arrive."""
+    if feed_only:
+        settings = Settings()
+        feed_scenario(settings, seed)
+        Console().print(f"scenario (seed {seed}) sent to {settings.bootstrap_servers}")
+        return
     console = Console()
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
@@ -141,13 +162,7 @@ def demo_command(seed: int, metrics_port: int) -> None:
         settings = Settings(bootstrap_servers=broker.bootstrap, partitions=int(DEMO_ENV["OPSWARDEN_PARTITIONS"]))
         create_topics(settings)
         worker = start_worker(env, workdir / "worker.log")
-        producer = OutputProducer(settings)
-        for workflow in demo_workflows():  # every automation in the story has an owner
-            registry_entry = orjson.dumps(workflow.model_dump(mode="json", by_alias=True, exclude_none=True))
-            producer.produce(settings.topics.name("registry"), registry_entry, workflow.name)
-        for topic, key, value in scenario_messages(demo_scenario(seed), settings.topics):
-            producer.produce(topic, value, key)
-        producer.close()
+        feed_scenario(settings, seed)
         print_header(console, settings, metrics_port)
         follow_findings(console, settings, worker)
         console.print(f"[red]the worker stopped ({worker.returncode}); its log: {workdir / 'worker.log'}")
