@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit setup system-deps kafka-jars clean bench eval
+.PHONY: run test lint setup system-deps kafka-jars clean bench eval
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
