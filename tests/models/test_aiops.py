@@ -15,6 +15,7 @@ from models.events import ActionEvent, ActionPhase, CredentialKind
 from models.parsers import ParseResult, aiops, parse_document
 from models.parsers.base import ParseContext
 from models.rejection import RejectReason
+from tests.models.parsing import single_item, single_rejection
 
 #: Arbitrary JSON values, shared by the junk tests of every module in this folder.
 JSON_VALUES = st.recursive(
@@ -60,19 +61,12 @@ def run(record: Any, sources: tuple[str, ...] | None = ("aiops",)) -> ParseResul
 
 
 def one(record: Any) -> ActionEvent:
-    result = run(record)
-    assert result.rejections == []
-    assert len(result.items) == 1
-    item = result.items[0]
-    assert isinstance(item, ActionEvent)
-    return item
+    return single_item(record, "aiops", ParseContext(origin="test"), ActionEvent)
 
 
 def rejected(record: Any) -> tuple[RejectReason, str]:
-    result = run(record)
-    assert result.items == []
-    assert len(result.rejections) == 1
-    return result.rejections[0].reason, result.rejections[0].detail
+    refused = single_rejection(record, "aiops", ParseContext(origin="test"))
+    return refused.reason, refused.detail
 
 
 def test_full_record_maps_every_field() -> None:

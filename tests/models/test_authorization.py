@@ -17,6 +17,7 @@ from models.parsers import ParseResult, parse_document
 from models.parsers.authorization import parse_duration, recurrence_rule
 from models.parsers.base import ParseContext
 from models.rejection import ParseError, RejectReason
+from tests.models.parsing import single_item, single_rejection
 from tests.models.test_aiops import JSON_VALUES
 
 RECORD: dict[str, Any] = {
@@ -58,19 +59,12 @@ def run(record: Any) -> ParseResult:
 
 
 def one(record: Any) -> AuthorizationRecord:
-    result = run(record)
-    assert result.rejections == []
-    assert len(result.items) == 1
-    item = result.items[0]
-    assert isinstance(item, AuthorizationRecord)
-    return item
+    return single_item(record, "authorization", ParseContext(), AuthorizationRecord)
 
 
 def rejected(record: Any) -> tuple[RejectReason, str]:
-    result = run(record)
-    assert result.items == []
-    assert len(result.rejections) == 1
-    return result.rejections[0].reason, result.rejections[0].detail
+    refused = single_rejection(record, "authorization", ParseContext())
+    return refused.reason, refused.detail
 
 
 def at(hour: int, minute: int = 0) -> datetime:

@@ -15,6 +15,7 @@ from models.authorization import AuthorizationRecord, AuthStatus, AuthType, Fixe
 from models.parsers import ParseResult, parse_document, servicenow
 from models.parsers.base import ParseContext
 from models.rejection import RejectReason
+from tests.models.parsing import single_rejection
 from tests.models.test_aiops import JSON_VALUES
 
 SCOPE = {
@@ -111,10 +112,8 @@ def one(record: Any) -> AuthorizationRecord:
 
 
 def rejected(record: Any) -> tuple[RejectReason, str]:
-    result = run(record)
-    assert result.items == []
-    assert len(result.rejections) == 1
-    return result.rejections[0].reason, result.rejections[0].detail
+    refused = single_rejection(record, "servicenow", ParseContext())
+    return refused.reason, refused.detail
 
 
 def at(hour: int, minute: int = 0) -> datetime:
