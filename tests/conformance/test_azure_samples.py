@@ -10,7 +10,6 @@ operations like `DeleteBlob`) filed under the same LogType: not Activity Log, re
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -19,31 +18,16 @@ import pytest
 from models.events import ChangeEvent, Outcome, PrincipalKind, Source
 from models.parsers import detect, parse_document
 from models.parsers.base import ParseContext
-from models.rejection import Rejection, RejectReason
-from tests.samples import PantherCase, panther_cases, require_samples
+from models.rejection import RejectReason
+from tests.conformance.outcomes import Outcomes, folder_outcomes
+from tests.samples import require_samples
 
 FOLDER = "azure_activity_rules"
 
 
-@dataclass(frozen=True)
-class Outcomes:
-    case: PantherCase
-    detected: str | None
-    events: list[ChangeEvent]
-    rejections: list[Rejection]
-
-
-def run(case: PantherCase) -> Outcomes:
-    result = parse_document(orjson.dumps(case.log), ParseContext(origin=case.file.name))
-    parser = detect(case.log) if isinstance(case.log, dict) else None
-    events = [item for item in result.items if isinstance(item, ChangeEvent)]
-    assert len(events) == len(result.items)
-    return Outcomes(case, parser.NAME if parser else None, events, result.rejections)
-
-
 @pytest.fixture(scope="module")
 def outcomes() -> dict[tuple[str, str], Outcomes]:
-    return {(c.file.name, c.name): run(c) for c in panther_cases(FOLDER)}
+    return folder_outcomes(FOLDER)
 
 
 def test_every_case_parses_or_is_rejected_with_a_reason(outcomes: dict[tuple[str, str], Outcomes]) -> None:

@@ -7,28 +7,15 @@ The counts below were checked case by case; a change in them is a change in pars
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import pytest
 
 from models.events import ChangeEvent, CredentialKind, Outcome, PrincipalKind
-from models.parsers import detect, parse_document
-from models.parsers.base import ParseContext
-from models.rejection import Rejection, RejectReason
-from tests.samples import PantherCase, panther_cases
+from models.rejection import RejectReason
+from tests.conformance.outcomes import Outcomes, folder_outcomes, tally
 
 FOLDER = "gcp_audit_rules"
-
-
-@dataclass(frozen=True)
-class Outcomes:
-    case: PantherCase
-    detected: str | None
-    events: list[ChangeEvent]
-    rejections: list[Rejection]
 
 
 def expected_source(log: Any) -> str | None:
@@ -44,25 +31,9 @@ def expected_source(log: Any) -> str | None:
     return None
 
 
-def run(case: PantherCase) -> Outcomes:
-    result = parse_document(orjson.dumps(case.log), ParseContext(origin=str(case.file.name)))
-    parser = detect(case.log) if isinstance(case.log, dict) else None
-    events = [item for item in result.items if isinstance(item, ChangeEvent)]
-    assert len(events) == len(result.items)
-    return Outcomes(case, parser.NAME if parser else None, events, result.rejections)
-
-
 @pytest.fixture(scope="module")
 def outcomes() -> dict[tuple[str, str], Outcomes]:
-    return {(c.file.name, c.name): run(c) for c in panther_cases(FOLDER)}
-
-
-def tally(outcomes: dict[tuple[str, str], Outcomes]) -> Counter[tuple[str | None, str]]:
-    counts: Counter[tuple[str | None, str]] = Counter()
-    for outcome in outcomes.values():
-        counts.update((outcome.detected, "parsed") for _ in outcome.events)
-        counts.update((outcome.detected, r.reason.value) for r in outcome.rejections)
-    return counts
+    return folder_outcomes(FOLDER)
 
 
 def test_every_case_parses_or_is_rejected_with_a_reason(outcomes: dict[tuple[str, str], Outcomes]) -> None:

@@ -7,17 +7,16 @@ so most of them are rejected as partial; the counts below were checked case by c
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pytest
 
 from models.events import ChangeEvent, CredentialKind, Outcome, PrincipalKind, Source
-from models.parsers import detect, parse_document
+from models.parsers import parse_document
 from models.parsers.base import ParseContext
-from models.rejection import Rejection, RejectReason
+from models.rejection import RejectReason
+from tests.conformance.outcomes import Outcomes, folder_outcomes, tally
 from tests.samples import PantherCase, panther_cases
 
 FOLDERS = ("kubernetes_rules", "aws_eks_rules", "gcp_k8s_rules")
@@ -27,14 +26,6 @@ LOG_TYPE_SOURCES = {
     "GCP.AuditLog": {"k8s", "gcp"},
     "Azure.MonitorActivity": {"k8s", "azure"},
 }
-
-
-@dataclass(frozen=True)
-class Outcomes:
-    case: PantherCase
-    detected: str | None
-    events: list[ChangeEvent]
-    rejections: list[Rejection]
 
 
 def expected_source(log: Any) -> str | None:
@@ -56,25 +47,9 @@ def expected_source(log: Any) -> str | None:
     return None
 
 
-def run(case: PantherCase) -> Outcomes:
-    result = parse_document(orjson.dumps(case.log), ParseContext(origin=case.file.name))
-    parser = detect(case.log) if isinstance(case.log, dict) else None
-    events = [item for item in result.items if isinstance(item, ChangeEvent)]
-    assert len(events) == len(result.items)
-    return Outcomes(case, parser.NAME if parser else None, events, result.rejections)
-
-
 @pytest.fixture(scope="module")
 def outcomes() -> dict[str, dict[tuple[str, str], Outcomes]]:
-    return {folder: {(c.file.name, c.name): run(c) for c in panther_cases(folder)} for folder in FOLDERS}
-
-
-def tally(folder: dict[tuple[str, str], Outcomes]) -> Counter[tuple[str | None, str]]:
-    counts: Counter[tuple[str | None, str]] = Counter()
-    for outcome in folder.values():
-        counts.update((outcome.detected, "parsed") for _ in outcome.events)
-        counts.update((outcome.detected, r.reason.value) for r in outcome.rejections)
-    return counts
+    return {folder: folder_outcomes(folder) for folder in FOLDERS}
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
