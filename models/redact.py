@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -19,8 +20,16 @@ _SECRET_VALUE = re.compile(
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/-]{16,}=*"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"
 )
+#: The shortest string `_SECRET_VALUE` can match (a bearer token): shorter ones skip the regex.
+_MIN_SECRET_LENGTH = 23
 #: Keys whose values are ids, not secrets, although their names match the pattern above.
 _ID_KEYS = frozenset({"accesskeyid", "sessiontokenid", "tokenid", "secretarn", "secretid", "secretname"})
+
+
+@lru_cache(maxsize=4096)
+def _secret_name(name: str) -> bool:
+    """Field names repeat across events: the regex runs once per name."""
+    return bool(_SECRET_KEY.search(name)) and name.lower() not in _ID_KEYS
 
 
 def _is_k8s_secret(doc: dict[str, Any]) -> bool:
@@ -36,14 +45,14 @@ def redact(value: Any) -> Any:
             name = str(key)
             if secret_object and name in ("data", "stringData"):
                 out[key] = REDACTED
-            elif _SECRET_KEY.search(name) and name.lower() not in _ID_KEYS and item not in (None, "", [], {}):
+            elif _secret_name(name) and item not in (None, "", [], {}):
                 out[key] = REDACTED if not isinstance(item, dict | list) else redact_all(item)
             else:
                 out[key] = redact(item)
         return out
     if isinstance(value, list):
         return [redact(item) for item in value]
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) >= _MIN_SECRET_LENGTH:
         return _SECRET_VALUE.sub(REDACTED, value)
     return value
 

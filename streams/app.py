@@ -3,15 +3,19 @@
 Topology (every name configurable, see `streams.settings.TopicNames`):
 
     audit.cloudtrail, audit.k8s, audit.gcp, audit.azure, aiops.actions
-        └─ ingest-* agents: parse, dead-letter rejections, route items by key ─┐
-    change.authorizations ─ authorizations agent: validate, broadcast notice ─┤
+        └─ source reader: parse, dead-letter rejections, route items by key ───┐
+    change.authorizations ─ source reader: validate, broadcast notice ────────┤
                           └─ global reader (every worker, whole topic) ─ shared index
-    workflow.registry     ─ registry agent: validate, dead-letter
+    workflow.registry     ─ source reader: validate, dead-letter
                           └─ global reader (every worker, whole topic) ─ shared registry
     opswarden.by-principal (key: principal key) ─ principal engine agent ─┐  tables: principal-<detector>
     opswarden.by-target    (key: target key)    ─ target engine agent ────┤  tables: target-<detector>
                                                                           └─ opswarden.findings, opswarden.ledger
     anything that fails ─────────────────────────────────────────────────────── opswarden.deadletter
+
+The source reader (`streams.sources`) is a task of the Faust app with a consumer group of its own
+(`<app id>-ingest`): the input stage is stateless and Faust's per-message path would be its bottleneck.
+The engine stage, which owns state, runs as Faust agents over tables.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer
 from faust.types import TP, EventT, TopicT
-from mode.utils.objects import cached_property
 
 from detectors.base import Detector, KeyKind
 from detectors.catalog import build_detectors
@@ -46,13 +49,12 @@ from streams.processing import (
 )
 from streams.routing import decode_message, encode_item, tick_message
 from streams.settings import Settings
+from streams.sources import InputHandler, SourceReader
 from streams.tables import GlobalReader
 
 #: Largest state a key may have; changelog topics accept it (the broker's default is 1 MB).
 MAX_STATE_BYTES = 16 * 1024 * 1024
 CHANGELOG_CONFIG = {"max.message.bytes": str(MAX_STATE_BYTES)}
-
-InputHandler = Ingestor | AuthorizationIngestor | RegistryIngestor
 
 
 def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
@@ -107,34 +109,21 @@ class Runtime:
     publisher: Publisher
     shared: SharedState
     reader: GlobalReader
-    ingestor: Ingestor
-    authorizations: AuthorizationIngestor
-    registry: RegistryIngestor
+    sources: SourceReader
     engines: dict[str, PartitionedEngines]
     held: dict[TP, list[tuple[datetime | None, EventT[bytes]]]] = field(default_factory=dict)
 
     def topic(self, name: str) -> TopicT:
         return self.app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
-    @cached_property
-    def source_topics(self) -> list[TopicT]:
-        return [self.topic(name) for name in self.settings.topics.sources()]
-
-    async def route(self, messages: list[SourceMessage], ingest: InputHandler) -> None:
-        """An input batch: parsed and routed; returns once everything it produced is acknowledged."""
-        started = time.perf_counter()
-        ingest.ingest(messages)
-        await self.publisher.producer.delivered()
-        if messages:
-            metrics.record_processing(messages[0].topic, time.perf_counter() - started)
-
     async def judge(self, event: EventT[bytes]) -> None:
         """A repartitioned message: run its partition's engine and publish what it produced; then, once that is
-        delivered and the state written, ack every message whose items have all left the reorder buffer."""
+        delivered, write the state (in that order: a crash between the two re-issues outputs, never loses
+        them) and ack every message whose items have all left the reorder buffer."""
         message = event.message
         held = self.held.setdefault(TP(message.topic, message.partition), [])
         released: datetime | None = None
-        persisted = False
+        persist_due = False
         try:
             routed = decode_message(message.value or b"{}")
         except Exception as exc:
@@ -144,7 +133,7 @@ class Runtime:
             handled = self.engines[message.topic].handle(message.partition, message.offset, routed)
             held.append((handled.held_until, event))
             released = handled.released_through
-            persisted = handled.persisted
+            persist_due = handled.persist_due
             self.publisher.outputs(handled.outputs)
             for failure in handled.failures:
                 letter = DeadLetter(
@@ -156,8 +145,9 @@ class Runtime:
                 )
                 self.publisher.dead_letter(letter)
         await self.publisher.producer.delivered()
-        if not persisted:
+        if not persist_due:
             return
+        self.engines[message.topic].persist(message.partition)
         still_held = []
         for until, waiting in held:
             if until is None or (released is not None and until <= released):
@@ -245,6 +235,34 @@ def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[D
             topics.name("registry"): lambda message: apply_workflows(shared, message, config.limits),
         },
     )
+    ingestor = Ingestor(
+        config, by_kind, routes, settings.partitions, topics.sources(), publisher, settings.tick_interval_s / 2
+    )
+    handlers: dict[str, InputHandler] = {
+        **dict.fromkeys(topics.sources(), ingestor),
+        topics.name("authorizations"): AuthorizationIngestor(
+            config, routes[KeyKind.PRINCIPAL], settings.partitions, publisher
+        ),
+        topics.name("registry"): RegistryIngestor(config.limits, publisher),
+    }
+    sources = SourceReader(
+        lambda: AIOKafkaConsumer(
+            group_id=f"{settings.app_id}-ingest",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.batch_max,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+            session_timeout_ms=int(settings.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(settings.heartbeat_interval_s * 1000),
+            rebalance_timeout_ms=int(settings.rebalance_timeout_s * 1000),
+            **settings.aiokafka_config(),
+        ),
+        handlers,
+        publisher.producer,
+        settings.batch_max,
+        settings.batch_within_s,
+    )
     return Runtime(
         settings=settings,
         config=config,
@@ -252,10 +270,6 @@ def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[D
         publisher=publisher,
         shared=shared,
         reader=reader,
-        ingestor=Ingestor(
-            config, by_kind, routes, settings.partitions, topics.sources(), publisher, settings.tick_interval_s / 2
-        ),
-        authorizations=AuthorizationIngestor(config, routes[KeyKind.PRINCIPAL], settings.partitions, publisher),
-        registry=RegistryIngestor(config.limits, publisher),
+        sources=sources,
         engines=engines,
     )

@@ -162,13 +162,14 @@ class ItemFailure:
 @dataclass
 class Handled:
     """What one repartition message produced; `held_until` is its newest buffered item's time, if any, and
-    `persisted` says the partition's state was written to its tables (messages before it may be acked)."""
+    `persist_due` says the partition's state should now be written (`PartitionedEngines.persist`), once
+    these outputs are delivered; messages before it may then be acked."""
 
     outputs: Outputs
     failures: list[ItemFailure]
     held_until: datetime | None
     released_through: datetime | None
-    persisted: bool
+    persist_due: bool
 
 
 class PartitionedEngines:
@@ -232,7 +233,7 @@ class PartitionedEngines:
             self.engines.pop(partition, None)
 
     def handle(self, partition: int, offset: int, message: RoutedMessage) -> Handled:
-        """Process the message at `offset`; must run inside stream iteration (state is written back to tables)."""
+        """Process the message at `offset` in memory; its state reaches the tables through `persist`."""
         holder = self.engine_for(partition)
         engine = holder.engine
         out = Outputs()
@@ -265,14 +266,14 @@ class PartitionedEngines:
             holder.mark(item_offset, index)
         if shift and horizon is not None:
             self._advance(engine, horizon - self.config.allowed_lateness, out)
-        persist = message.tick_sent is not None or now - holder.persisted_at >= self.persist_every_s
-        if persist:
-            self._persist(partition, holder)
-            holder.persisted_at = now
-        return Handled(out, failures, held_until, horizon, persist)
+        persist_due = message.tick_sent is not None or now - holder.persisted_at >= self.persist_every_s
+        return Handled(out, failures, held_until, horizon, persist_due)
 
-    def _persist(self, partition: int, holder: PartitionEngine) -> None:
-        """Write changed states and the partition's clocks to the tables (and so their changelogs)."""
+    def persist(self, partition: int) -> None:
+        """Write changed states and the partition's clocks to the tables (and so their changelogs); must run
+        inside stream iteration, after the outputs of what changed them are delivered."""
+        holder = self.engine_for(partition)
+        holder.persisted_at = time.monotonic()
         for store in holder.stores:
             store.write_back()
         engine = holder.engine

@@ -109,17 +109,20 @@ class Ingestor:
 
     def ingest(self, messages: Iterable[SourceMessage]) -> None:
         batches: dict[tuple[str, int], list[bytes]] = defaultdict(list)
+        parsed: dict[str, ParseResult] = defaultdict(ParseResult)  # counted once per batch, not per message
         for message in messages:
             source = self.sources[message.topic]
             try:
                 result = parse_message(message, source, self.config)
-                metrics.record_parse(source[0], result)
+                parsed[source[0]].extend(result)
                 if result.rejections:
                     self._reject(message, result.rejections)
                 for item in result.items:
                     self._route(item, batches)
             except Exception as exc:  # a bug must cost one message, not the worker
                 self.publisher.dead_letter(from_exception(exc, message.key, message.value, *_where(message)))
+        for source_name, result in parsed.items():
+            metrics.record_parse(source_name, result)
         for (topic, partition), encoded in batches.items():
             for chunk in _chunks(encoded):
                 self.publisher.producer.produce(topic, items_message(chunk), partition=partition)

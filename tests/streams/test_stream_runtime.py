@@ -158,6 +158,8 @@ def test_engine_state_is_written_back_to_its_table_and_restored() -> None:
     items, _ = demo_items(config)
     changes = [item for item in items if item.kind == "change"]
     engines.handle(0, 0, decode_message(items_message([encode_item(i) for i in changes])))
+    assert not any(tables[d.name] for d in detectors), "state is written only once outputs are delivered"
+    engines.persist(0)
     assert any(tables[d.name] for d in detectors)
     assert orjson.loads(watermarks["0"])["newest"]
     restored = PartitionedEngines(config, detectors, tables, watermarks, 1, SharedState(), clock, timedelta(0))
@@ -220,7 +222,9 @@ def test_messages_read_again_after_a_restore_are_not_counted_twice() -> None:
     changes = [encode_item(item) for item in items if item.kind == "change"]
     first = PartitionedEngines(config, detectors, tables, watermarks, 1, SharedState(), clock, timedelta(0))
     first.handle(0, 0, decode_message(items_message(changes[:5])))
+    first.persist(0)
     first.handle(0, 1, decode_message(items_message(changes[5:])))
+    first.persist(0)
     states = {name: dict(table) for name, table in tables.items()}
     again = PartitionedEngines(config, detectors, tables, watermarks, 1, SharedState(), clock, timedelta(0))
     again.handle(0, 1, decode_message(items_message(changes[5:])))  # committed offset was 1: message 1 again

@@ -1,0 +1,130 @@
+"""Per-event cost of the worker's own code, without Kafka or Faust (run by hand, not a test).
+
+    python -m bench.pipeline [--events 100000] [--envelope 1] [--profile]
+
+Runs the stream stages in one process over the events `bench.stream_throughput` produces: the ingest stage
+(parse, route, encode repartition batches) and the engine stage (decode, reorder, detectors, state written
+to dict "tables", findings and ledger serialised for the producer). Messages the stages would produce are
+kept in memory, so the figures are what our code costs per event, the part a faster Kafka client cannot buy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from bench.stream_throughput import AUTHORIZATION, messages
+from detectors.base import KeyKind
+from detectors.catalog import build_detectors
+from models.config import OpswardenConfig
+from streams.engines import IdleClock, PartitionedEngines
+from streams.processing import Ingestor, Publisher, SharedState, apply_authorization
+from streams.routing import decode_message
+from streams.settings import Settings
+
+PARTITIONS = 4
+
+
+@dataclass
+class Message:
+    value: bytes | None
+    topic: str
+    partition: int = 0
+    offset: int = 0
+    key: bytes | None = None
+
+
+class MemoryProducer:
+    """Keeps what would be produced, by topic and partition."""
+
+    def __init__(self) -> None:
+        self.sent: dict[tuple[str, int | None], list[bytes | None]] = defaultdict(list)
+
+    def produce(
+        self, topic: str, value: bytes | None, key: Any = None, *, partition: int | None = None, **_: Any
+    ) -> None:
+        self.sent[(topic, partition)].append(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--envelope", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=2000, help="Input messages per ingest batch.")
+    parser.add_argument("--profile", action="store_true", help="Print the top functions by cumulative time.")
+    args = parser.parse_args()
+
+    config = OpswardenConfig()
+    settings = Settings()
+    topics = settings.topics
+    detectors = build_detectors(config)
+    by_kind = {kind: [d for d in detectors if d.key_kind is kind] for kind in KeyKind}
+    routes = {KeyKind.PRINCIPAL: topics.name("by_principal"), KeyKind.TARGET: topics.name("by_target")}
+    producer = MemoryProducer()
+    publisher = Publisher(producer, topics.name("findings"), topics.name("ledger"), topics.name("deadletter"))  # type: ignore[arg-type]
+    shared = SharedState()
+    apply_authorization(shared, Message(orjson.dumps(AUTHORIZATION), topics.name("authorizations")), config)
+    ingestor = Ingestor(config, by_kind, routes, PARTITIONS, topics.sources(), publisher, 3600.0)
+    clock = IdleClock(3600.0, 1.0, 1.0)
+    engines = {
+        topic: PartitionedEngines(
+            config,
+            by_kind[kind],
+            {d.name: {} for d in by_kind[kind]},
+            {},
+            PARTITIONS,
+            shared,
+            clock,
+            timedelta(0),
+            settings.persist_every_s,
+        )
+        for kind, topic in routes.items()
+    }
+    source = topics.name("cloudtrail")
+    inputs = [Message(value, source, 0, offset) for offset, value in enumerate(messages(0, args.events, args.envelope))]
+
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
+    started = time.perf_counter()
+    for first in range(0, len(inputs), args.batch):
+        ingestor.ingest(inputs[first : first + args.batch])
+    ingested = time.perf_counter()
+    offsets: dict[tuple[str, int | None], int] = defaultdict(int)
+    judged = 0
+    for (topic, partition), values in list(producer.sent.items()):
+        if topic not in engines:
+            continue
+        for value in values:
+            routed = decode_message(value or b"{}")
+            handled = engines[topic].handle(partition or 0, offsets[(topic, partition)], routed)
+            offsets[(topic, partition)] += 1
+            publisher.outputs(handled.outputs)
+            if handled.persist_due:
+                engines[topic].persist(partition or 0)
+            judged += len(handled.outputs.ledger)
+    finished = time.perf_counter()
+    if profiler:
+        profiler.disable()
+
+    events = args.events
+    ingest_us = (ingested - started) / events * 1e6
+    engine_us = (finished - ingested) / events * 1e6
+    print(f"{events:,} events, {args.envelope} record(s)/message, {PARTITIONS} partitions")
+    print(f"ingest stage (parse, route, encode): {ingest_us:7.1f} µs/event")
+    print(f"engine stage (decode, detectors, state, outputs): {engine_us:7.1f} µs/event ({judged:,} verdicts)")
+    print(f"both: {ingest_us + engine_us:7.1f} µs/event = {1e6 / (ingest_us + engine_us):,.0f} events/s on one core")
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+
+
+if __name__ == "__main__":
+    main()
