@@ -1,36 +1,54 @@
-"""Where the end-to-end test's metrics come from: a scrape target plus a way to play one round of a scenario.
+"""Where the end-to-end test's metrics come from: a live worker's endpoint plus a way to play one round of a story.
 
-Today the source is the real metric functions in streams/metrics.py, fed by the real engine and detectors over
-hand-made events, served by the real `serve_metrics` endpoint. When the runtime lands, a source backed by a
-live worker (broker + `opswarden worker` + the scenario feeder) replaces `engine_driven_source`: it yields the
-worker's metrics address and a `play_round` that produces a scenario batch to the topics; the test is unchanged.
+`live_worker_source` runs `opswarden worker` on the real Kafka broker, with its own topics and its metrics on a
+free loopback port, and the demo's workflow registry seeded at start. Each round produces the demo story (an
+authorized maintenance window, an unauthorized firewall change, a change outside its window, a remediation loop,
+a creeping identity) with fresh ids and moved to end at the moment it is played, plus undecodable CloudTrail
+records for the dead-letter topic; the worker judges it as one batch (whole-input settings) and its quiet
+clock then runs time on, so every pending change is judged, episodes close and idle keys are evicted.
 """
 
 from __future__ import annotations
 
 import time
+import urllib.request
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-import faust
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
-from detectors.catalog import build_detectors
-from detectors.engine import Engine
-from models.authorization import AuthorizationRecord
-from models.config import OpswardenConfig, SuppressionRule
-from models.events import ActionEvent, ActionPhase, ChangeEvent, Grant, Principal, PrincipalKind, Scope, Source
-from models.parsers import ParseResult, parse_document
-from models.parsers.base import ParseContext, Parsed
-from streams import metrics
+from detectors.engine import item_time
+from detectors.scenario import demo_scenario, demo_workflows
+from models.authorization import AuthorizationRecord, FixedWindow
+from models.events import ActionEvent, ChangeEvent
+from models.parsers.base import Parsed
+from models.registry import WorkflowRegistry
+from streams.embedded_broker import free_port
+from streams.native_records import scenario_messages
+from streams.replay import replay_items
+from tests.streams.worker_process import WHOLE_INPUT, WorkerCluster
 
-T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-ACCOUNT = "111122223333"
-CAROL = f"arn:aws:iam::{ACCOUNT}:user/carol"
-DAVE = f"arn:aws:iam::{ACCOUNT}:user/dave"
-EVE = f"arn:aws:iam::{ACCOUNT}:user/eve"
-SECURITY_GROUP = f"arn:aws:ec2:eu-west-1:{ACCOUNT}:security-group/sg-1"
+#: A suppression rule the story matches (its maintenance reboot outside the window), so suppressed findings move.
+CONFIG = {
+    "suppressions": [
+        {"id": "overrun-maintenance", "finding_type": "out_of_window_change", "reason": "known overrun", "owner": "soc"}
+    ]
+}
+#: An undecodable CloudTrail record (dead-lettered as `not_json`).
+GARBAGE = b'{"eventName": "RunInstances", "eventTime": '
+#: Garbage records per round: more than OpswardenDeadLettersRising's 10 per topic and reason in 10 minutes.
+GARBAGE_PER_ROUND = 12
+WAIT_S = 60
+#: Two worker ticks (OPSWARDEN_TICK_INTERVAL_S): the timer that records the engines' state ran in between.
+SETTLE_S = 1.0
+
+#: Sample values summed by sample name and by (name, `type` label); a missing sample counts as zero.
+Totals = defaultdict[tuple[str, str], float]
 
 
 @dataclass
@@ -39,160 +57,149 @@ class MetricsSource:
 
     target: str
     play_round: Callable[[], None]
-    #: Metrics the scenario cannot move (their panels must still parse, but may return no data).
-    unexercised_metrics: frozenset[str]
     #: Alert rules whose expression the scenario makes true; every other rule must return nothing.
     firing_alerts: frozenset[str]
-    rounds_played: int = field(default=0)
 
 
-def _change(event_id: str, at: datetime, who: str, action: str, environment: str = "production") -> ChangeEvent:
-    return ChangeEvent(
-        event_id=event_id,
-        source=Source.CLOUDTRAIL,
-        event_time=at,
-        principal=Principal(uid=who, kind=PrincipalKind.HUMAN, name=who.rsplit("/", 1)[-1]),
-        action=action,
-        resources=(SECURITY_GROUP,),
-        scope=Scope(account=ACCOUNT, region="eu-west-1"),
-        environment=environment,
-        is_change=True,
-    )
+def scrape(target: str) -> Totals:
+    """The endpoint's samples, e.g. `totals["opswarden_findings_issued_total", ""]` is the number of findings issued
+    and `totals["opswarden_findings_issued_total", "remediation_loop"]` the loops among them."""
+    with urllib.request.urlopen(f"http://{target}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    totals: Totals = defaultdict(float)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name, ""] += sample.value
+            if "type" in sample.labels:
+                totals[sample.name, sample.labels["type"]] += sample.value
+    return totals
 
 
-def _authorization(record_id: str, start: datetime) -> AuthorizationRecord:
-    """Carol may change security groups in production from 1 h before `start` until 5 min after it."""
-    return AuthorizationRecord.model_validate(
-        {
-            "id": record_id,
-            "status": "approved",
-            "owner": "alice@example.com",
-            "requested_by": "alice@example.com",
-            "approved_by": ["bob@example.com"],
-            "principals": [CAROL],
-            "actions": ["ec2:*SecurityGroup*"],
-            "resources": ["*"],
-            "environments": ["production"],
-            "window": {
-                "start": (start - timedelta(hours=1)).isoformat(),
-                "end": (start + timedelta(minutes=5)).isoformat(),
-            },
-        }
-    )
+def story_round(number: int, now: datetime) -> list[Parsed]:
+    """The demo story with every id suffixed by the round (so no dedupe makes a later round a no-op), and every
+    event time and authorization window moved so that its last event happens at `now`."""
+    story = demo_scenario()
+    shift = now - max(moment for moment in map(item_time, story) if moment is not None)
+    return [_moved(item, f"-r{number}", shift) for item in story]
 
 
-def _round_items(number: int, start: datetime) -> list[Parsed]:
-    """One change per verdict, an admin grant (permission creep), and a restart repeated by automation (a loop)."""
+def _moved(item: Parsed, suffix: str, shift: timedelta) -> Parsed:
+    if isinstance(item, ChangeEvent):
+        return item.model_copy(update={"event_id": item.event_id + suffix, "event_time": item.event_time + shift})
+    if isinstance(item, ActionEvent):
+        run_id = item.run_id + suffix
+        return item.model_copy(update={"id": item.id + suffix, "run_id": run_id, "time": item.time + shift})
+    if isinstance(item, AuthorizationRecord) and isinstance(item.window, FixedWindow) and not item.status_changes:
+        window = FixedWindow(start=item.window.start + shift, end=item.window.end + shift)
+        return item.model_copy(update={"id": item.id + suffix, "window": window})
+    raise AssertionError(f"the demo story has an item a round cannot move: {item!r}")
 
-    def at(minutes: int) -> datetime:
-        return start + timedelta(minutes=minutes)
 
-    admin_grant = _change(f"r{number}-grant", at(5), DAVE, "iam:AttachUserPolicy").model_copy(
-        update={
-            "grants": (
-                Grant(
-                    grantee=EVE,
-                    privilege="arn:aws:iam::aws:policy/AdministratorAccess",
-                    grantee_kind=PrincipalKind.HUMAN,
-                ),
+class LiveWorker:
+    """One `opswarden worker` process on its own topics, and how to read its progress off its metrics."""
+
+    def __init__(self, cluster: WorkerCluster, target: str, registry: WorkflowRegistry) -> None:
+        self.cluster = cluster
+        self.target = target
+        self.registry = registry
+        self.rounds_played = 0
+
+    def produce_garbage(self, count: int) -> None:
+        self.cluster.produce([(self.cluster.settings.topics.name("cloudtrail"), None, GARBAGE)] * count)
+
+    def wait_until(self, done: Callable[[Totals], bool], what: str, poll_s: float = 0.25) -> None:
+        """Until `done(scrape)` holds; fails with the worker's log if the worker exits or WAIT_S passes."""
+        worker = self.cluster.workers[0]
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            assert worker.poll() is None, f"the worker exited ({worker.returncode}):\n{self.cluster.worker_log()}"
+            try:
+                if done(scrape(self.target)):
+                    return
+            except OSError:
+                pass  # not serving yet
+            assert time.monotonic() < deadline, f"{what} not within {WAIT_S}s; worker log:\n{self.cluster.worker_log()}"
+            time.sleep(poll_s)
+
+    def play_round(self) -> None:
+        """Produce one round; return once the worker has consumed it, judged every change, counted every type of
+        finding replay gives for it, and its timer has recorded the state the round left (evictions included)."""
+        story = story_round(self.rounds_played, datetime.now(UTC))
+        outputs, _engine = replay_items(story, self.cluster.config, self.registry)
+        types = {finding.finding_type for finding in outputs.findings}
+        before = scrape(self.target)
+        self.produce_garbage(GARBAGE_PER_ROUND)
+        self.cluster.produce(scenario_messages(story, self.cluster.settings.topics))
+
+        def played(now: Totals) -> bool:
+            def grew(name: str, kind: str = "") -> float:
+                return now[name, kind] - before[name, kind]
+
+            return (
+                grew("opswarden_events_consumed_total") == len(story) + GARBAGE_PER_ROUND
+                and grew("opswarden_dead_letters_total") == GARBAGE_PER_ROUND
+                and grew("opswarden_changes_judged_total") == len(outputs.ledger)
+                and all(
+                    grew("opswarden_findings_issued_total", kind) + grew("opswarden_findings_suppressed_total", kind)
+                    for kind in types
+                )
             )
-        }
-    )
-    restarts = [
-        ActionEvent(
-            id=f"r{number}-restart-{minute}",
-            time=at(minute),
-            workflow="pod-restarter",
-            run_id=f"r{number}-run-{minute}",
-            phase=ActionPhase.SUCCEEDED,
-            action="k8s:delete:pods",
-            target="k8s://prod-cluster/payments/pods/api-0",
-            environment="production",
-            principal="system:serviceaccount:aiops:pod-restarter",
-        )
-        for minute in (1, 3, 5, 7)
-    ]
-    return [
-        _change(f"r{number}-authorized", at(1), CAROL, "ec2:AuthorizeSecurityGroupIngress"),
-        _change(f"r{number}-scope", at(2), CAROL, "ec2:TerminateInstances"),
-        _change(f"r{number}-prod", at(3), DAVE, "ec2:AuthorizeSecurityGroupIngress"),
-        _change(f"r{number}-staging", at(4), DAVE, "ec2:RebootInstances", "staging"),
-        admin_grant,
-        *restarts,
-        _change(f"r{number}-window", at(9), CAROL, "ec2:RevokeSecurityGroupEgress"),
-    ]
+
+        self.wait_until(played, f"round {self.rounds_played} (consumed, dead-lettered, judged, {sorted(types)} issued)")
+        last: dict[tuple[str, str], float] = {}
+
+        def settled(now: Totals) -> bool:
+            nonlocal last
+            previous, last = last, {key: value for key, value in now.items() if _settles(key[0])}
+            return last == previous
+
+        self.wait_until(settled, f"the worker's metrics settling after round {self.rounds_played}", poll_s=SETTLE_S)
+        self.rounds_played += 1
 
 
-def _feed(engine: Engine, items: list[Parsed]) -> None:
-    """What the runtime does per message: process it, then record its outputs (published a minute after the
-    newest event) and its processing time."""
-    for item in items:
-        began = time.perf_counter()
-        outputs = engine.process(item)
-        metrics.record_outputs(outputs, _publish_time(engine))
-        topic = "aiops.actions" if isinstance(item, ActionEvent) else "audit.cloudtrail"
-        metrics.record_processing(topic, time.perf_counter() - began)
-
-
-def _publish_time(engine: Engine) -> datetime:
-    return (engine.max_event_time or T0) + timedelta(minutes=1)
+def _settles(name: str) -> bool:
+    """opswarden's own series, which stop moving once a round is done (Faust's and consumer lag move with the
+    worker's ticks)."""
+    return name.startswith("opswarden_") and not name.startswith(("opswarden_faust_", "opswarden_consumer_lag"))
 
 
 @contextmanager
-def engine_driven_source() -> Iterator[MetricsSource]:
-    """The real metric functions over the real engine and detectors, served on a free loopback port."""
-    config = OpswardenConfig(
-        suppressions=(
-            SuppressionRule(
-                id="overrun-maintenance", finding_type="out_of_window_change", reason="known overrun", owner="soc"
+def live_worker_source(bootstrap: str, workdir: Path) -> Iterator[MetricsSource]:
+    """`opswarden worker` on `bootstrap`, ready (it has dead-lettered a first garbage record), and its rounds.
+
+    The first garbage record also starts the dead-letter series before Prometheus first scrapes it, so that
+    `increase()` sees every garbage record of the first round (it cannot see a series' first value as one).
+    """
+    registry = WorkflowRegistry(workflows=demo_workflows())
+    registry_file = workdir / "registry.yaml"
+    registry_file.write_text(yaml.safe_dump(registry.model_dump(mode="json", by_alias=True, exclude_none=True)))
+    port = free_port()
+    cluster = WorkerCluster.create(
+        bootstrap,
+        workdir,
+        CONFIG,
+        partitions=1,
+        OPSWARDEN_METRICS_PORT=str(port),
+        OPSWARDEN_REGISTRY_FILE=str(registry_file),
+        **WHOLE_INPUT,
+    )
+    try:
+        cluster.start_worker()
+        worker = LiveWorker(cluster, f"127.0.0.1:{port}", registry)
+        worker.produce_garbage(1)
+        worker.wait_until(lambda now: now["opswarden_dead_letters_total", ""] == 1, "opswarden_dead_letters_total at 1")
+        source = MetricsSource(
+            target=worker.target,
+            play_round=worker.play_round,
+            firing_alerts=frozenset(
+                {
+                    "OpswardenUnauthorizedProductionChange",
+                    "OpswardenRemediationLoopActive",
+                    "OpswardenPermissionCreep",
+                    "OpswardenDeadLettersRising",
+                }
             ),
         )
-    )
-    metrics.set_build_info("0.0.0-test", config)
-    metrics.install_faust_sensors(faust.App("opswarden-metrics-e2e", broker="kafka://127.0.0.1:1"))
-    server = metrics.serve_metrics(0, "127.0.0.1")
-    source = MetricsSource(
-        target=f"127.0.0.1:{server.server_port}",
-        play_round=lambda: None,
-        unexercised_metrics=frozenset(
-            {
-                "opswarden_pending_changes",  # until the judge implements metrics.CountsPendingChanges
-                "opswarden_model_keys",  # until a learning detector implements metrics.CountsWarmup
-                "opswarden_evicted_keys_total",  # eviction needs days of event time
-                "opswarden_faust_messages_received_per_topic_total",  # needs a live worker on Kafka
-            }
-        ),
-        firing_alerts=frozenset(
-            {"OpswardenUnauthorizedProductionChange", "OpswardenRemediationLoopActive", "OpswardenPermissionCreep"}
-        ),
-    )
-
-    def play_round() -> None:
-        number = source.rounds_played
-        start = T0 + timedelta(hours=3 * number)
-        engine = Engine(config, build_detectors(config))
-        record = _authorization(f"CHG-{number}", start)
-        context = ParseContext(environments=config.environments, origin="change.authorizations")
-        parsed_record = parse_document(record.model_dump_json().encode(), context, sources=("authorization",))
-        metrics.record_parse("authorization", parsed_record)
-        junk = parse_document(b"\x00\x01 not an audit record", context, sources=("cloudtrail",))
-        metrics.record_parse("cloudtrail", junk)
-        for rejection in junk.rejections:
-            metrics.record_dead_letter("audit.cloudtrail", rejection.reason)
-        items = _round_items(number, start)
-        metrics.record_parse("cloudtrail", ParseResult(items=[i for i in items if isinstance(i, ChangeEvent)]))
-        metrics.record_parse("aiops", ParseResult(items=[i for i in items if isinstance(i, ActionEvent)]))
-        _feed(engine, [*parsed_record.items, *items])
-        publish_at = _publish_time(engine)
-        metrics.record_outputs(engine.flush(), publish_at)
-        metrics.record_engine_state(engine)
-        metrics.record_rebalance()
-        metrics.record_consumer_lag("audit.cloudtrail", 0, 120 * (number + 1))
-        source.rounds_played += 1
-
-    source.play_round = play_round
-    try:
         yield source
     finally:
-        server.shutdown()
-        server.server_close()
+        cluster.stop()

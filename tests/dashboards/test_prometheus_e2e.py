@@ -1,16 +1,17 @@
 """Every PromQL expression in the dashboards and alert rules, run against a real Prometheus scraping opswarden.
 
-Prometheus (the Debian binary) starts on a free loopback port with the alert rules loaded and scrapes the
-metrics source every second; once it has seen the worker idle (its series at zero), the source plays one round
-of its scenario. Then each expression must parse, return data unless it only uses metrics the source cannot
-exercise, and use only metric names the endpoint exposes: renaming a metric in code and not in a dashboard or
-rule fails here. The alerts the scenario should raise must fire on its first events, as after a worker start.
+A live `opswarden worker` runs on the Kafka broker with its metrics on a free loopback port (metrics_source.py).
+Prometheus (the Debian binary) starts on another free loopback port with the alert rules loaded and scrapes the
+worker every second; once it has seen the worker idle (its series at their starting values), the source plays
+one round of the demo story, with some garbage for the dead-letter topic. Then each expression must parse,
+every dashboard query must return data, and they may use only metric names the endpoint exposes: renaming a
+metric in code and not in a dashboard or rule fails here. The alerts the story should raise must fire on its
+first events, as after a worker start, and no other.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -23,8 +24,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.embedded_broker import free_port
 from tests.dashboards.conftest import RULES_FILE, require_binary
-from tests.dashboards.metrics_source import MetricsSource, engine_driven_source
+from tests.dashboards.metrics_source import MetricsSource, live_worker_source
 from tests.dashboards.promql import Expression, all_expressions, dashboard_expressions, rule_expressions
 
 pytestmark = pytest.mark.prometheus
@@ -39,13 +41,6 @@ SUFFIXES = {
     "info": ("_info",),
     "summary": ("", "_sum", "_count", "_created"),
 }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Prometheus:
@@ -82,14 +77,21 @@ class Prometheus:
 
 
 @pytest.fixture(scope="module")
-def metrics_source() -> Iterator[MetricsSource]:
-    with engine_driven_source() as source:
+def prometheus_binary() -> str:
+    return require_binary("prometheus")
+
+
+@pytest.fixture(scope="module")
+def metrics_source(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetricsSource]:
+    with live_worker_source(kafka_bootstrap, tmp_path_factory.mktemp("worker")) as source:
         yield source
 
 
 @pytest.fixture(scope="module")
-def prometheus(metrics_source: MetricsSource, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    binary = require_binary("prometheus")
+def prometheus(
+    prometheus_binary: str, metrics_source: MetricsSource, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Prometheus]:
+    """Started after the binary is found (a missing one skips before any broker or worker starts)."""
     workdir: Path = tmp_path_factory.mktemp("prometheus")
     config = {
         "global": {"scrape_interval": f"{SCRAPE_SECONDS}s", "evaluation_interval": f"{SCRAPE_SECONDS}s"},
@@ -101,7 +103,7 @@ def prometheus(metrics_source: MetricsSource, tmp_path_factory: pytest.TempPathF
     log = (workdir / "prometheus.log").open("w")
     process = subprocess.Popen(
         [
-            binary,
+            prometheus_binary,
             f"--config.file={workdir / 'prometheus.yml'}",
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address={address}",
@@ -154,11 +156,9 @@ def test_every_expression_parses_and_evaluates(prometheus: Prometheus) -> None:
     assert not failures, "\n".join(failures)
 
 
-def test_dashboard_queries_return_data(prometheus: Prometheus, metrics_source: MetricsSource) -> None:
+def test_dashboard_queries_return_data(prometheus: Prometheus) -> None:
     empty = []
     for expression in dashboard_expressions():
-        if expression.metric_names() & metrics_source.unexercised_metrics:
-            continue
         if not prometheus.query(expression.for_prometheus())["data"]["result"]:
             empty.append(f"{expression.where}: {expression.promql}")
     assert not empty, "queries with no data:\n" + "\n".join(empty)
@@ -188,4 +188,3 @@ def test_every_metric_name_used_exists(prometheus: Prometheus, metrics_source: M
         if name not in exposed
     }
     assert not missing, "metric names not exposed by opswarden:\n" + "\n".join(sorted(missing))
-    assert metrics_source.unexercised_metrics <= exposed, "stale names in unexercised_metrics"

@@ -7,73 +7,40 @@ detectors in event-time order, flushed at the end.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-import yaml
 from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupState, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from detectors.catalog import build_detectors
 from detectors.engine import Engine, run
 from detectors.scenario import demo_scenario, evaluation_scenario
-from models.config import OpswardenConfig, load_config
 from models.parsers import parse_document
 from models.parsers.base import ParseContext
 from streams.native_records import key_for, native_record, scenario_messages, topic_for
-from streams.outputs import OutputProducer
 from streams.processing import AUTHORIZATION_SOURCES
 from streams.replay import in_replay_order
-from streams.settings import Settings
-from streams.topics import create_topics
 from tests.samples import panther_cases
+from tests.streams.worker_process import WHOLE_INPUT, Produced, WorkerCluster
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
-OPSWARDEN = Path(sys.executable).parent / "opswarden"
-#: Held until the stream goes quiet, then released in event-time order: the whole input is one batch.
-WHOLE_INPUT = {"OPSWARDEN_REORDER_WINDOW_S": "1e9", "OPSWARDEN_IDLE_CLOCK_RATE": "1e9"}
 #: Flowing input from one topic partition, so in order: an hour of reorder window, findings while it flows.
 FLOWING_INPUT = {"OPSWARDEN_REORDER_WINDOW_S": "3600", "OPSWARDEN_IDLE_CLOCK_RATE": "1e9"}
 SMALL_LIMITS = {"limits": {"max_document_bytes": 65536}}
 
-Produced = tuple[str, str | None, bytes]
 
-
-@dataclass
-class StreamUnderTest:
-    """One test's topics, worker settings and worker processes."""
-
-    bootstrap: str
-    settings: Settings
-    env: dict[str, str]
-    logs: Path
-    config: OpswardenConfig = field(default_factory=OpswardenConfig)
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def start_worker(self, **env: str) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"worker-{len(self.workers)}.log").open("wb")
-        worker = subprocess.Popen(
-            [str(OPSWARDEN), "worker", "--loglevel", "warn"],
-            env=self.env | env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        self.workers.append(worker)
-        return worker
+class StreamUnderTest(WorkerCluster):
+    """One test's topics, worker settings and worker processes, and what the tests read back."""
 
     def wait_for_group(self, members: int, timeout_s: float = 60) -> None:
         """Until the workers' consumer group is stable with `members` members (all joined, partitions assigned)."""
@@ -90,16 +57,6 @@ class StreamUnderTest:
                 return
             time.sleep(0.5)
         raise AssertionError(f"group {group} not stable with {members} members after {timeout_s}s")
-
-    def produce(self, messages: list[Produced], *, per_second: float | None = None) -> None:
-        """In order, into partition 0 of each topic: ties in event time then arrive in input order, as in replay."""
-        producer = OutputProducer(self.settings)
-        started = time.monotonic()
-        for count, (topic, key, value) in enumerate(messages):
-            producer.produce(topic, value, key, partition=0)
-            if per_second is not None and count % 500 == 0:
-                time.sleep(max(0.0, started + count / per_second - time.monotonic()))
-        producer.close()
 
     def read(
         self, topic: str, done: Callable[[list[Message]], bool], timeout_s: float, settle_s: float = 0.0
@@ -139,17 +96,6 @@ class StreamUnderTest:
         found = self.read(self.settings.topics.name("findings"), complete, timeout_s, settle_s=3.0)
         return [orjson.loads(m.value()) for m in found]
 
-    def stop(self) -> None:
-        for worker in self.workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-        for worker in self.workers:
-            try:
-                worker.wait(20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
-
 
 #: Open bug (issue 5): after a SIGKILL or a rebalance the replacement worker sometimes issues findings replay
 #: does not give (input re-routed by the ingest after the crash is counted again by a detector) or misses some
@@ -159,26 +105,7 @@ RECOVERY_BUG = pytest.mark.xfail(reason="recovery after SIGKILL/rebalance is not
 
 @pytest.fixture
 def stream(kafka_bootstrap: str, tmp_path: Path) -> Iterator[StreamUnderTest]:
-    prefix = f"t{uuid.uuid4().hex[:10]}-"
-    config_file = tmp_path / "opswarden.yaml"
-    config_file.write_text(yaml.safe_dump(SMALL_LIMITS))
-    env = {
-        "OPSWARDEN_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "OPSWARDEN_TOPICS__PREFIX": prefix,
-        "OPSWARDEN_APP_ID": f"{prefix}opswarden",
-        "OPSWARDEN_PARTITIONS": "4",
-        "OPSWARDEN_CONFIG_FILE": str(config_file),
-        "OPSWARDEN_DATA_DIR": str(tmp_path / "data"),
-        "OPSWARDEN_METRICS_PORT": "0",
-        "OPSWARDEN_IDLE_AFTER_S": "2",
-        "OPSWARDEN_TICK_INTERVAL_S": "0.5",
-        "OPSWARDEN_SESSION_TIMEOUT_S": "6",
-        "OPSWARDEN_HEARTBEAT_INTERVAL_S": "1",
-        "OPSWARDEN_REBALANCE_TIMEOUT_S": "6",
-    }
-    settings = Settings(**_settings_values(env))
-    create_topics(settings)
-    under_test = StreamUnderTest(kafka_bootstrap, settings, os.environ | env, tmp_path, load_config(SMALL_LIMITS))
+    under_test = StreamUnderTest.create(kafka_bootstrap, tmp_path, SMALL_LIMITS)
     try:
         yield under_test
     finally:
@@ -187,14 +114,6 @@ def stream(kafka_bootstrap: str, tmp_path: Path) -> Iterator[StreamUnderTest]:
 
 def _always(_messages: list[Message]) -> bool:
     return False
-
-
-def _settings_values(env: dict[str, str]) -> dict[str, Any]:
-    return {
-        "bootstrap_servers": env["OPSWARDEN_BOOTSTRAP_SERVERS"],
-        "topics": {"prefix": env["OPSWARDEN_TOPICS__PREFIX"]},
-        "partitions": int(env["OPSWARDEN_PARTITIONS"]),
-    }
 
 
 def finding_id(finding: dict[str, Any]) -> tuple[str, int]:
