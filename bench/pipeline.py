@@ -29,6 +29,7 @@ from streams.engines import IdleClock, PartitionedEngines
 from streams.processing import Ingestor, Publisher, SharedState, apply_authorization
 from streams.routing import decode_message
 from streams.settings import Settings
+from streams.worker_command import tune_gc
 
 PARTITIONS = 4
 
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--envelope", type=int, default=1)
     parser.add_argument("--batch", type=int, default=2000, help="Input messages per ingest batch.")
     parser.add_argument("--profile", action="store_true", help="Print the top functions by cumulative time.")
+    parser.add_argument("--default-gc", action="store_true", help="Keep Python's collector thresholds.")
     args = parser.parse_args()
 
     config = OpswardenConfig()
@@ -90,6 +92,8 @@ def main() -> None:
     }
     source = topics.name("cloudtrail")
     inputs = [Message(value, source, 0, offset) for offset, value in enumerate(messages(0, args.events, args.envelope))]
+    if not args.default_gc:
+        tune_gc()  # as the worker does
 
     profiler = cProfile.Profile() if args.profile else None
     if profiler:

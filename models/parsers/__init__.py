@@ -9,6 +9,7 @@ import gzip
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 import orjson
@@ -144,6 +145,7 @@ def detect(record: Record, candidates: tuple[SourceParser, ...] = PARSERS) -> So
     return next((parser for parser in candidates if parser.matches(record)), None)
 
 
+@cache  # a topic's parser list is looked up for every message
 def parsers_named(names: tuple[str, ...] | None) -> tuple[SourceParser, ...]:
     """The parsers a topic accepts, in recognition order; unknown names are a programming error."""
     if not names:
