@@ -3,8 +3,11 @@
 Run: `python -m bench.detectors [--principals N] [--events N]`. Every principal is seen first, so the
 state stores hold all of them; then a mixed stream (routine changes, denied calls, IAM grants, AIOps
 actions, alerts, remediating audit changes) is timed event by event with `time.perf_counter_ns` around
-`Engine.process` (watermark advance, timers and eviction sweeps included), on one core. Also reports
-the encoded state per tracked principal and target.
+`Engine.process` (watermark advance, timers and eviction sweeps included), on one core. The day window rolls
+over mid-run, so every principal's creep window closes while timed (its drift test and its peer group's
+growth score learn then), and IAM grants are timed apart too (the drift probe, and the score of any finding).
+Also reports the encoded state per tracked principal (all principal-keyed detectors together) and per
+target, and the encoded size of the global models.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from detectors.creep import PermissionCreepDetector
 from detectors.engine import Engine
 from detectors.evaluation import detectors_for
+from detectors.loops import RemediationLoopDetector
 from models.config import OpswardenConfig
 from models.events import (
     ActionEvent,
@@ -141,18 +147,39 @@ def main() -> None:
     items = stream(args.principals, args.events, random.Random(args.seed))
     for item in items[: args.principals]:
         engine.process(item)
+    timed = items[args.principals :]
     costs = np.empty(args.events, dtype=np.int64)
-    for n, item in enumerate(items[args.principals :]):
+    for n, item in enumerate(timed):
         began = time.perf_counter_ns()
         engine.process(item)
         costs[n] = time.perf_counter_ns() - began
     micros = costs / 1000
+    grants = np.array([isinstance(item, ChangeEvent) and bool(item.grants) for item in timed])
     print(f"events timed: {args.events}, tracked keys: {engine.tracked_keys()}, evictions: {dict(engine.evictions)}")
-    print(f"per event, all three detectors: median {np.median(micros):.1f} µs, p99 {np.percentile(micros, 99):.1f} µs")
+    print(f"per event, all three detectors: {spread(micros)}")
+    print(f"  IAM grants ({grants.sum()}): {spread(micros[grants])}")
+    per_key: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for detector in engine.detectors:
         sizes = [len(detector.encode_state(state)) for state in engine.stores[detector.name].values()]
         mean, worst = sum(sizes) / len(sizes), max(sizes)
         print(f"{detector.name} ({detector.key_kind.value}): {mean:.0f} bytes per key encoded, max {worst}")
+        for key, state in engine.stores[detector.name].items():
+            per_key[detector.key_kind.value][key] += len(detector.encode_state(state))
+    for kind, totals in per_key.items():
+        sizes = sorted(totals.values())
+        print(f"per {kind}, all detectors: {sum(sizes) / len(sizes):.0f} bytes encoded, max {sizes[-1]}")
+    for detector in engine.detectors:
+        if isinstance(detector, PermissionCreepDetector):
+            print(
+                f"global: creep peer quantiles {len(detector.peers.encode())} bytes, growth score models "
+                f"{len(detector.scorer.encode())} bytes (samples per group: {detector.scorer.counts})"
+            )
+        if isinstance(detector, RemediationLoopDetector):
+            print(f"global: loop fan-out {len(detector.fanout.encode())} bytes")
+
+
+def spread(micros: np.ndarray) -> str:
+    return f"median {np.median(micros):.1f} µs, p99 {np.percentile(micros, 99):.1f} µs"
 
 
 if __name__ == "__main__":

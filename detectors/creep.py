@@ -1,9 +1,11 @@
 """permission_creep: a principal's power growing beyond its own history and its peers', as the grants happen.
 
 The subject is the grantee (`ChangeEvent.grants[].grantee`), not the granter; the acting principal is
-also keyed, for "used privilege". Exact per-principal sets (hashed, capped) say what is new. Two learned
-EW baselines of new privileges per `window` (`detectors.rate`) say whether growth is unusual: the
-principal's own, and its peer group's (a registry workflow, else the grantee kind; `PeerBaselines`).
+also keyed, for "used privilege". Exact per-principal sets (hashed, capped) say what is new. Learned
+models of new privileges per `window` say whether growth is unusual: an EW baseline of the principal's
+own (`detectors.rate`), its peer group's quantile (a registry workflow, else the grantee kind;
+`PeerBaselines`), a Page-Hinkley drift test on the principal's series (`detectors.growth.GrowthDrift`),
+and an anomaly score of its growth profile against its peer group's (`detectors.growth.GrowthScorer`).
 Signals:
 
 - admin_grant: a new privilege named in `admin_privileges` (`*:*`, AdministratorAccess, cluster-admin...).
@@ -12,8 +14,15 @@ Signals:
   the peers' once they are warm.
 - steady_growth: `min_growth` new privileges within `growth_window`, above what peers gain in as long
   (not the own baseline: a slow creep would teach it that creeping is normal).
+- growth_drift: the drift test alarms on the principal's new privileges per window (the open window
+  counted as if it closed now), with at least `drift_min_growth` new privileges within `growth_window`,
+  above what peers gain in as long.
 - privileged_first_use: first uses of sensitive APIs (weighted by `sensitive_apis`) by an established
   principal, summing to `sensitive_threshold` within `window`.
+
+The growth score never opens a finding on its own: at or above `score_threshold` it rates a Medium
+finding High, unless an authorization record covers every grant in it. A finding closes after `window`
+without news, or `growth_window` when slow growth (steady_growth, growth_drift) is among its signals.
 
 Grants made under an authorization record in force still count (each step approved, the sum is the
 risk), lower the severity by one, and are listed in the evidence. Grants within `bootstrap` of a
@@ -26,7 +35,7 @@ import hashlib
 import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -35,6 +44,7 @@ from river import stats
 from detectors.base import Detector, EvictionPolicy, KeyKind, Outputs
 from detectors.context import DetectionContext, principal_key
 from detectors.episode import Episode, analysis, epoch, moment, remember
+from detectors.growth import DriftState, GrowthDrift, GrowthScorer, profile
 from detectors.memo import BoundedMemo
 from detectors.rate import EWStats
 from models.authorization import AuthorizationRecord, AuthStatus, FixedWindow
@@ -50,8 +60,10 @@ SIGNAL_SEVERITY = {
     "takeover_grant": Severity.HIGH,
     "grant_run": Severity.MEDIUM,
     "steady_growth": Severity.MEDIUM,
+    "growth_drift": Severity.MEDIUM,
     "privileged_first_use": Severity.MEDIUM,
 }
+SLOW_SIGNALS = frozenset({"steady_growth", "growth_drift"})
 MAX_WINDOWS_FOLDED = 30
 
 
@@ -62,7 +74,7 @@ def digest(text: str) -> str:
 
 @dataclass
 class CreepState:
-    """One principal: what it holds and uses, its recent new grants and first uses, its growth baseline."""
+    """One principal: what it holds and uses, its recent new grants and first uses, its growth baseline and drift."""
 
     first_seen: float | None = None
     last_seen: float | None = None
@@ -76,6 +88,7 @@ class CreepState:
     baseline: EWStats = field(default_factory=EWStats)
     episode: Episode | None = None
     peer_group: str | None = None
+    drift: DriftState = field(default_factory=DriftState)
 
 
 class PeerBaselines:
@@ -133,6 +146,8 @@ class PermissionCreepDetector(Detector[CreepState]):
         self.growth_window = cfg.growth_window.total_seconds()
         self._weight = BoundedMemo(self._sensitivity)
         self.peers = PeerBaselines(cfg.peer_quantile)
+        self.drift = GrowthDrift(cfg.drift_min_windows, cfg.drift_delta, cfg.drift_threshold)
+        self.scorer = GrowthScorer(cfg.score_window, cfg.max_score_groups)
 
     # -- keys and state ---------------------------------------------------------------------------
 
@@ -150,7 +165,12 @@ class PermissionCreepDetector(Detector[CreepState]):
         return None if state.last_seen is None else moment(state.last_seen)
 
     def deadline(self, state: CreepState) -> datetime | None:
-        return None if state.episode is None else moment(state.episode.last_time + self.window)
+        return None if state.episode is None else moment(state.episode.last_time + self._quiet(state.episode))
+
+    def _quiet(self, episode: Episode) -> float:
+        """How long an episode stays open without news: a slow creep's steps are further apart than a run's."""
+        slow = not SLOW_SIGNALS.isdisjoint(episode.facts["signals"])
+        return self.growth_window if slow else self.window
 
     def encode_state(self, state: CreepState) -> bytes:
         return orjson.dumps(
@@ -167,13 +187,17 @@ class PermissionCreepDetector(Detector[CreepState]):
                 state.baseline.to_list(),
                 None if state.episode is None else state.episode.as_json(),
                 state.peer_group,
+                state.drift.to_list(),
             ]
         )
 
     def decode_state(self, data: bytes) -> CreepState:
+        """States written before the drift test existed decode with a fresh one."""
         values = orjson.loads(data)
         values[9] = EWStats.from_list(values[9])
         values[10] = Episode.from_json(values[10])
+        if len(values) > 12:
+            values[12] = DriftState.from_list(values[12])
         return CreepState(*values)
 
     # -- events -----------------------------------------------------------------------------------
@@ -202,11 +226,11 @@ class PermissionCreepDetector(Detector[CreepState]):
 
     def on_watermark(self, key: str, state: CreepState, watermark: datetime, ctx: DetectionContext) -> Outputs:
         episode = state.episode
-        if episode is None or watermark < moment(episode.last_time + self.window):
+        if episode is None or watermark < moment(episode.last_time + self._quiet(episode)):
             return Outputs()
         episode.close()
         state.episode = None
-        return self._emit(state, episode, Activity.CLOSE, at=episode.last_time + self.window)
+        return self._emit(state, episode, Activity.CLOSE, at=episode.last_time + self._quiet(episode))
 
     # -- signals ----------------------------------------------------------------------------------
 
@@ -240,19 +264,23 @@ class PermissionCreepDetector(Detector[CreepState]):
         return signals
 
     def _roll(self, state: CreepState, at: float) -> None:
-        """On any activity of the principal, fold its finished windows (empty ones as zeros) into its own and
-        its peers' baselines, so peers learn from every active principal, not only from those gaining power.
-        Flagged windows are learned too: the finding has told, and a role whose normal is frequent grants (a
-        CI role) should stop alerting once its baseline knows it."""
+        """On any activity of the principal, fold its finished windows (empty ones as zeros) into its own
+        baseline and drift test and its peers' baselines, and its growth profile into its peers' score model,
+        so peers learn from every active principal, not only from those gaining power. Flagged windows are
+        learned too: the finding has told, and a role whose normal is frequent grants (a CI role) should stop
+        alerting once its baseline knows it."""
         cfg = self.settings
         index = int(at // self.window)
         if state.window_index is not None and index > state.window_index:
             empty = min(index - state.window_index - 1, MAX_WINDOWS_FOLDED)
-            for count in [state.window_count, *[0] * empty]:
+            counts = [state.window_count, *[0] * empty]
+            for count in counts:
                 state.baseline.update(count, cfg.fading_factor)
                 self.peers.learn(f"{state.peer_group}/window", count)
+            self.drift.update(state.drift, *counts)
             grown = sum(1 for g in state.grants if at - g[0] <= self.growth_window)
             self.peers.learn(f"{state.peer_group}/growth", grown)
+            self.scorer.learn(str(state.peer_group), self._profile(state, at))
             state.window_count = 0
         if state.window_index is None or index > state.window_index:
             state.window_index = index
@@ -269,6 +297,9 @@ class PermissionCreepDetector(Detector[CreepState]):
         # A slow creep would teach its own baseline that it is normal: growth is judged by the floor and peers.
         if in_growth >= cfg.min_growth and self._beyond_peers(state, "growth", in_growth):
             signals.append("steady_growth")
+        drifted = in_growth >= cfg.drift_min_growth and self.drift.probe(state.drift, state.window_count)[0]
+        if drifted and self._beyond_peers(state, "growth", in_growth):
+            signals.append("growth_drift")
         return signals
 
     def _beyond_peers(self, state: CreepState, horizon: str, count: int) -> bool:
@@ -294,6 +325,19 @@ class PermissionCreepDetector(Detector[CreepState]):
         ]
         return sum(float(u[2]) for u in state.uses) >= cfg.sensitive_threshold
 
+    def _profile(self, state: CreepState, at: float) -> dict[str, float]:
+        """The growth profile the score model judges, as of `at`."""
+        grown = [g[0] for g in state.grants if at - g[0] <= self.growth_window]
+        before = [g[0] for g in state.grants if g[0] < at]
+        quiet = min(at - max(before), self.growth_window) if before else self.growth_window
+        return profile(
+            new_in_window=sum(1 for t in grown if at - t <= self.window),
+            new_in_growth_window=len(grown),
+            growth_ratio=len(grown) / max(len(state.privileges), 1),
+            sensitive_weight=sum(float(u[2]) for u in state.uses if at - u[0] <= self.window),
+            quiet_hours=quiet / 3600,
+        )
+
     def _sensitivity(self, action: str) -> float:
         """The highest weight any `sensitive_apis` glob gives the action; 0 when none names it."""
         table = self.settings.sensitive_apis
@@ -302,19 +346,25 @@ class PermissionCreepDetector(Detector[CreepState]):
     # -- findings ---------------------------------------------------------------------------------
 
     def _judge(self, key: str, state: CreepState, event: ChangeEvent, at: float, signals: list[str]) -> Outputs:
+        """Open or grow the episode; each event in it is scored, and the episode keeps its highest score."""
         episode = state.episode
         contributes = any(g[2] == event.event_id for g in state.grants) or any(
             u[3] == event.event_id for u in state.uses
         )
-        if episode is not None and contributes:
+        if (episode is None and not signals) or (episode is not None and not contributes):
+            return Outputs()
+        score = self.scorer.score(str(state.peer_group), self._profile(state, at))
+        if episode is not None:
             remember(episode.facts["related"], event.event_id)
             known = set(episode.facts["signals"])
             fresh = [s for s in dict.fromkeys(signals) if s not in known]
             episode.facts["signals"] = [*episode.facts["signals"], *fresh]
-            if episode.grow(at, episode.count + 1, force=bool(fresh)):
+            kept = episode.facts.get("score")  # episodes opened before the score existed have none
+            highest = highest_score(kept, score)
+            raised = self._unusual(highest) and not self._unusual(kept)
+            episode.facts["score"] = highest
+            if episode.grow(at, episode.count + 1, force=bool(fresh) or raised):
                 return self._emit(state, episode, Activity.UPDATE)
-            return Outputs()
-        if episode is not None or not signals:
             return Outputs()
         count = max(1, sum(1 for g in state.grants if at - g[0] <= self.window))
         state.episode = episode = Episode.open(key, event.event_id, at, count=count)
@@ -328,22 +378,29 @@ class PermissionCreepDetector(Detector[CreepState]):
             "region": event.scope.region,
             "related": [event.event_id],
             "signals": list(dict.fromkeys(signals)),
+            "score": highest_score(None, score),
         }
         return self._emit(state, episode, Activity.CREATE)
+
+    def _unusual(self, score: float | None) -> bool:
+        return score is not None and score >= self.settings.score_threshold
 
     def _emit(self, state: CreepState, episode: Episode, activity: Activity, at: float | None = None) -> Outputs:
         cfg = self.settings
         signals = episode.facts["signals"]
-        since = episode.first_seen - self.window
+        when = episode.last_time if at is None else at
+        since = episode.first_seen - self._quiet(episode)
         grants = [g for g in state.grants if g[0] >= since]
         uses = [u for u in state.uses if u[0] >= since]
         authorized = sorted({g[3] for g in grants if g[3]})
+        approved = bool(grants) and all(g[3] for g in grants)
+        score = episode.facts.get("score")
         severity = max(SIGNAL_SEVERITY[s] for s in signals)
-        if sum(u[2] for u in uses) >= 2 * cfg.sensitive_threshold:
+        if sum(u[2] for u in uses) >= 2 * cfg.sensitive_threshold or (self._unusual(score) and not approved):
             severity = max(severity, Severity.HIGH)
-        if grants and all(g[3] for g in grants):
+        if approved:
             severity = Severity(max(int(severity) - 1, int(Severity.LOW)))
-        in_window = sum(1 for g in grants if (at or episode.last_time) - g[0] <= self.window)
+        in_window = sum(1 for g in grants if when - g[0] <= self.window)
         peers = self.peers.usual(f"{state.peer_group}/window", cfg.peer_warmup)
         peers_growth = self.peers.usual(f"{state.peer_group}/growth", cfg.peer_warmup)
         baseline = {
@@ -357,12 +414,34 @@ class PermissionCreepDetector(Detector[CreepState]):
             "peer_new_grants_per_window": None if peers is None else round(peers, 4),
             "peer_new_grants_per_growth_window": None if peers_growth is None else round(peers_growth, 4),
         }
-        score = round(state.baseline.z(in_window, cfg.min_std), 4)
+        z = round(state.baseline.z(in_window, cfg.min_std), 4)
+        own = {"new_grants": in_window, "z": z}
+        alarm, statistic = self.drift.probe(state.drift, state.window_count)
+        drift_observed = {
+            "new_grants_in_open_window": state.window_count,
+            "statistic": round(statistic, 4),
+            "drift": alarm,
+        }
+        drift_baseline = {
+            "new_grants_per_window": round(state.drift.mean, 4),
+            "windows_seen": state.drift.n,
+            "threshold": cfg.drift_threshold,
+            "delta": cfg.drift_delta,
+            "min_windows": cfg.drift_min_windows,
+            "min_growth": cfg.drift_min_growth,
+        }
+        now = self._profile(state, when)
+        growth: dict[str, Any] = {name: round(value, 4) for name, value in now.items()}
+        growth["score"] = highest_score(None, self.scorer.score(str(state.peer_group), now))
+        growth["highest_score"] = score
+        score_baseline = {**self.scorer.baseline(str(state.peer_group)), "threshold": cfg.score_threshold}
         subject = episode.subject
         message = f"Permission creep on {subject}: {', '.join(signals)} ({len(grants)} new privileges"
         message += f", {len(uses)} first uses)" if uses else ")"
+        if self._unusual(score):
+            message += f", unusual for its peers (score {score:.2f})"
         if activity is Activity.CLOSE:
-            message = f"Permission creep on {subject} quiet for {cfg.window}"
+            message = f"Permission creep on {subject} quiet for {timedelta(seconds=self._quiet(episode))}"
         spec = episode.spec(
             FINDING,
             FINDING,
@@ -374,6 +453,8 @@ class PermissionCreepDetector(Detector[CreepState]):
                 "signal": signals,
                 "observed": {"new_grants_in_window": in_window, "new_grants_in_growth_window": len(grants)},
                 "baseline": baseline,
+                "drift": {"observed": drift_observed, "baseline": drift_baseline},
+                "growth_profile": {"observed": growth, "baseline": score_baseline},
                 "threshold": {
                     "min_grants": cfg.min_grants,
                     "window_seconds": self.window,
@@ -381,8 +462,11 @@ class PermissionCreepDetector(Detector[CreepState]):
                     "growth_window_seconds": self.growth_window,
                     "z_threshold": cfg.z_threshold,
                     "sensitive_threshold": cfg.sensitive_threshold,
+                    "drift_threshold": cfg.drift_threshold,
+                    "drift_min_growth": cfg.drift_min_growth,
+                    "score_threshold": cfg.score_threshold,
                 },
-                "model_score": score,
+                "model_score": {"z": z, "drift_statistic": round(statistic, 4), "growth_score": growth["score"]},
                 "grants": [
                     {
                         "time": moment(g[0]).isoformat(),
@@ -397,17 +481,23 @@ class PermissionCreepDetector(Detector[CreepState]):
                 "authorized_by": authorized,
             },
             anomaly_analyses=(
-                analysis(
-                    subject,
-                    "principal",
-                    "new_privileges_per_window",
-                    {"new_grants": in_window, "z": score},
-                    baseline,
-                ),
+                analysis(subject, "principal", "new_privileges_per_window", own, baseline),
+                analysis(subject, "principal", "growth_drift", drift_observed, drift_baseline),
+                analysis(subject, "principal", "growth_profile", growth, score_baseline),
             ),
         )
         spec.unmapped = {"signals": signals, "grantee": subject, "authorized_by": authorized, "count": episode.count}
         return Outputs(findings=[spec.build()])
+
+
+def highest_score(kept: float | None, score: float | None) -> float | None:
+    """The higher of an episode's kept score and a new one, rounded as kept; None while the model is warming.
+
+    >>> highest_score(None, 0.91234567), highest_score(0.9, 0.5), highest_score(None, None)
+    (0.9123, 0.9, None)
+    """
+    scores = [s for s in (kept, score) if s is not None]
+    return round(max(scores), 4) if scores else None
 
 
 def peer_group(key: str, event: ChangeEvent, grants: list[Grant], ctx: DetectionContext) -> str:

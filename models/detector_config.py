@@ -133,7 +133,8 @@ def _default_sensitive_apis() -> dict[str, float]:
 
 
 class CreepConfig(Section):
-    """permission_creep: what admin power is, how fast privileges may grow, which APIs are sensitive."""
+    """permission_creep: what admin power is, how fast privileges may grow, which APIs are sensitive, and the
+    learned growth models (a Page-Hinkley drift test per principal, a growth score per peer group)."""
 
     window: timedelta = Field(default=timedelta(hours=24), description="A run of grants counts within this.")
     min_grants: int = Field(default=3, ge=1, description="New privileges within `window`: floor of a run.")
@@ -151,6 +152,31 @@ class CreepConfig(Section):
     )
     peer_quantile: float = Field(
         default=0.9, gt=0, lt=1, description="A principal is beyond its peers above this quantile of their gains."
+    )
+    drift_threshold: float = Field(
+        default=1.5,
+        gt=0,
+        description="Page-Hinkley threshold (lambda): how far a principal's new privileges per window may rise "
+        "above their running mean, summed over windows, before its growth has drifted.",
+    )
+    drift_delta: float = Field(default=0.1, ge=0, description="Page-Hinkley delta: rise per window taken as noise.")
+    drift_min_windows: int = Field(
+        default=3, ge=1, description="Windows a principal's series needs before its drift test may alarm."
+    )
+    drift_min_growth: int = Field(
+        default=3, ge=1, description="New privileges within `growth_window`: floor of a drift finding."
+    )
+    score_window: int = Field(
+        default=100,
+        ge=10,
+        description="Principal-windows per peer group the growth score's trees are fitted on (HalfSpaceTrees "
+        "window); a group has no score before its first window is full.",
+    )
+    score_threshold: float = Field(
+        default=0.85, gt=0, lt=1, description="Growth score from which an unapproved finding is rated High."
+    )
+    max_score_groups: int = Field(
+        default=16, ge=1, description="Peer groups with their own score model (~300 KB each); more share one."
     )
     admin_privileges: tuple[str, ...] = Field(
         default_factory=_default_admin_privileges, description="Privileges that are admin-equivalent (exact names)."
@@ -180,9 +206,11 @@ class CreepConfig(Section):
         return table
 
     @model_validator(mode="after")
-    def _growth_spans_window(self) -> CreepConfig:
+    def _consistent_spans_and_floors(self) -> CreepConfig:
         if self.growth_window < self.window:
             raise ValueError("creep.growth_window must be at least creep.window")
+        if self.drift_min_growth > self.min_growth:
+            raise ValueError("creep.drift_min_growth must not exceed creep.min_growth: steady growth would come first")
         return self
 
 

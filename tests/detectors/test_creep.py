@@ -1,13 +1,19 @@
-"""permission_creep: the grantee's power growing, judged on exact sets and its own learned baseline."""
+"""permission_creep: the grantee's power growing, judged on exact sets, its own learned baseline and drift, and the
+growth score of its peer group."""
 
 from __future__ import annotations
 
+import doctest
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from river import drift
 
+from detectors import growth
 from detectors.creep import PermissionCreepDetector
 from detectors.engine import Engine, run
+from detectors.growth import DriftState, GrowthDrift, GrowthScorer, profile
 from models.authorization import AuthorizationRecord, AuthStatus, FixedWindow
 from models.config import ConfigError, OpswardenConfig, load_config
 from models.events import ChangeEvent, Grant, Principal, PrincipalKind, Source
@@ -228,3 +234,171 @@ def test_invalid_creep_settings_are_rejected_with_their_path() -> None:
         load_config({"creep": {"sensitive_apis": {"iam:*": 0}}})
     with pytest.raises(ConfigError, match="growth_window"):
         load_config({"creep": {"growth_window": "PT1H"}})
+
+
+def default_drift() -> GrowthDrift:
+    cfg = OpswardenConfig().creep
+    return GrowthDrift(cfg.drift_min_windows, cfg.drift_delta, cfg.drift_threshold)
+
+
+def test_drift_alarms_on_a_steady_growth_series_and_not_on_stable_ones() -> None:
+    model = default_drift()
+    growing = DriftState()
+    alarms = [model.update(growing, count) for count in [0] * 10 + [1] * 5]
+    assert alarms.index(True) == 11  # the second window with a new privilege after ten quiet ones
+    for series in ([0] * 40, [1] * 40, [3, 4] * 20):
+        stable = DriftState()
+        assert not any(model.update(stable, count) for count in series), series
+
+
+def test_drift_is_rivers_page_hinkley_in_four_numbers() -> None:
+    """Restarted from its four numbers at every window, the test alarms exactly where river's own detector does."""
+    cfg = OpswardenConfig().creep
+    rng = random.Random(4)
+    series = [rng.choice((0, 0, 0, 1)) for _ in range(60)] + [rng.choice((1, 2, 3)) for _ in range(20)]
+    river_ph = drift.PageHinkley(cfg.drift_min_windows, cfg.drift_delta, cfg.drift_threshold, mode="up")
+    expected = []
+    for count in series:
+        river_ph.update(count)
+        expected.append(river_ph.drift_detected)
+    state, got = DriftState(), []
+    for count in series:
+        state = DriftState.from_list(state.to_list())
+        got.append(default_drift().update(state, count))
+    assert got == expected
+    assert any(expected)
+
+
+def test_a_probe_sees_the_open_window_without_learning_it() -> None:
+    model, state = default_drift(), DriftState()
+    model.update(state, *[0] * 6, 1)
+    before = state.to_list()
+    probes = [model.probe(state, count) for count in (0, 1, 2)]
+    assert [alarm for alarm, _ in probes] == [False, False, True]
+    assert probes[0][1] < probes[1][1] < probes[2][1]  # the statistic only rises with the open window's count
+    assert state.to_list() == before
+
+
+def test_a_quiet_principal_gaining_a_privilege_a_day_drifts_before_the_growth_floor() -> None:
+    """Three new privileges on three days after four quiet ones: drift at the third, one finding that grows with
+    the steady-growth floor at the fifth and stays open across day-long gaps."""
+    feed = Feed()
+    feed.grant(T0, policy("Base"))
+    days = (5, 6, 7, 8, 9)
+    for k, day in enumerate(days):
+        feed.grant(T0 + timedelta(days=day, hours=1 + 0.5 * k), policy(f"Extra{k}"))
+    found = creep(feed.items)
+    assert [f.activity_id for f in found] == [Activity.CREATE, Activity.UPDATE, Activity.UPDATE, Activity.CLOSE]
+    opened, grown = found[0], found[2]
+    assert opened.unmapped["signals"] == ["growth_drift"]
+    assert opened.time == int((T0 + timedelta(days=7, hours=2)).timestamp() * 1000)
+    assert grown.unmapped["signals"] == ["growth_drift", "steady_growth"]
+    analyses = {a.anomalies[0].observation_parameter: a for a in opened.anomaly_analyses}
+    observed = {o.name: o.value for o in analyses["growth_drift"].anomalies[0].observations}
+    learned = {o.name: o.value for o in analyses["growth_drift"].baselines[0].observations}
+    assert observed["drift"] == "True"
+    assert float(observed["statistic"]) > float(learned["threshold"]) == 1.5
+    assert learned["windows_seen"] == "7"
+    assert found[-1].message.endswith("quiet for 7 days, 0:00:00")
+
+
+def test_a_principal_growing_at_one_rate_from_its_first_window_does_not_drift() -> None:
+    feed = Feed()
+    feed.grant(T0, policy("Base"))
+    for day in range(1, 12):
+        feed.grant(T0 + timedelta(days=day, hours=2), policy(f"Daily{day}"))
+    signals = {s for f in creep(feed.items) for s in f.unmapped["signals"]}
+    assert signals == {"steady_growth"}
+
+
+def typical_profiles(count: int, seed: int = 3) -> list[dict[str, float]]:
+    """Principal-windows of a peer group: mostly quiet, now and then a new privilege or a sensitive first use."""
+    rng = random.Random(seed)
+    profiles = []
+    for _ in range(count):
+        new = int(rng.random() < 0.2)
+        grown = new + int(rng.random() < 0.3)
+        quiet = rng.uniform(20, 168) if grown else 168.0
+        profiles.append(profile(new, grown, grown / rng.randint(2, 8), 0.5 * (rng.random() < 0.1), quiet))
+    return profiles
+
+
+def test_the_scaled_growth_score_is_higher_for_an_unusual_profile() -> None:
+    cfg = OpswardenConfig().creep
+    scorer = GrowthScorer(cfg.score_window, cfg.max_score_groups)
+    assert scorer.score("kind:unknown", profile(0, 0, 0, 0, 168)) is None  # warming
+    for x in typical_profiles(3 * cfg.score_window):
+        scorer.learn("kind:unknown", x)
+    usual = [scorer.score("kind:unknown", x) or 0.0 for x in typical_profiles(200, seed=4)]
+    unusual = scorer.score("kind:unknown", profile(3, 3, 0.75, 0.0, 2.0))
+    assert unusual is not None
+    assert unusual >= cfg.score_threshold > sorted(usual)[len(usual) // 2]
+    assert unusual > (scorer.score("kind:unknown", profile(1, 1, 0.25, 0.0, 100.0)) or 1.0)
+    baseline = scorer.baseline("kind:unknown")
+    assert baseline["samples"] == 3 * cfg.score_window
+    assert 0 < baseline["new_in_window_mean"] < 0.5 < baseline["new_in_window_std"] + 0.5
+
+
+def test_the_score_models_are_bounded_and_survive_bytes() -> None:
+    scorer = GrowthScorer(window_size=20, max_groups=2)
+    for k, x in enumerate(typical_profiles(120)):
+        scorer.learn(f"workflow:wf-{k % 4}", x)
+    assert set(scorer.models) == {"workflow:wf-0", "workflow:wf-1", "*"}
+    restored = GrowthScorer(window_size=20, max_groups=2)
+    restored.decode(scorer.encode())
+    for x in typical_profiles(30, seed=9):
+        for model in (scorer, restored):
+            model.learn("workflow:wf-3", x)
+    probes = [*typical_profiles(10, seed=10), profile(4, 5, 1.0, 1.0, 1.0)]
+    assert [restored.score("workflow:wf-3", x) for x in probes] == [scorer.score("workflow:wf-3", x) for x in probes]
+
+
+def warm_peers(detector: PermissionCreepDetector) -> None:
+    for x in typical_profiles(2 * detector.settings.score_window):
+        detector.scorer.learn("kind:unknown", x)
+
+
+def test_an_unusual_growth_profile_rates_an_unapproved_run_high_but_not_an_approved_one() -> None:
+    record = AuthorizationRecord(
+        id="CHG2",
+        status=AuthStatus.APPROVED,
+        owner="team",
+        principals=(OPERATOR.uid,),
+        actions=("iam:AttachRolePolicy",),
+        resources=(ROLE,),
+        window=FixedWindow(start=T0, end=T0 + timedelta(days=1)),
+    )
+    severities = {}
+    for approved in (False, True):
+        feed = Feed()
+        if approved:
+            feed.items.append(record)
+        feed.grant(T0 - timedelta(days=2), policy("Base"))
+        for k in range(3):
+            feed.grant(T0 + timedelta(hours=1 + k), policy(f"Extra{k}"), who=OPERATOR)
+        config = OpswardenConfig()
+        detector = PermissionCreepDetector(config)
+        warm_peers(detector)
+        records = [i for i in feed.items if isinstance(i, AuthorizationRecord)]
+        events = [i for i in feed.items if isinstance(i, ChangeEvent)]
+        opened = run(Engine(config, [detector]), [*records, *events]).findings[0]
+        severities[approved] = opened.severity_id
+        data = opened.evidences[0].data or {}
+        assert data["growth_profile"]["observed"]["highest_score"] >= config.creep.score_threshold
+        assert data["growth_profile"]["baseline"]["samples"] >= config.creep.score_window
+        analysis = next(a for a in opened.anomaly_analyses if a.anomalies[0].observation_parameter == "growth_profile")
+        assert {o.name for o in analysis.baselines[0].observations} >= {"threshold", "quiet_hours_mean", "samples"}
+    assert severities == {False: Severity.HIGH, True: Severity.LOW}
+
+
+def test_invalid_growth_model_settings_are_rejected() -> None:
+    with pytest.raises(ConfigError, match="drift_min_growth"):
+        load_config({"creep": {"drift_min_growth": 6}})
+    with pytest.raises(ConfigError, match=r"creep\.score_threshold"):
+        load_config({"creep": {"score_threshold": 1.5}})
+    with pytest.raises(ConfigError, match=r"creep\.drift_threshold"):
+        load_config({"creep": {"drift_threshold": 0}})
+
+
+def test_growth_docstring_examples_hold() -> None:
+    assert doctest.testmod(growth).failed == 0

@@ -26,7 +26,7 @@ def wire(outputs: list[Any]) -> list[dict[str, Any]]:
 
 
 def restored(engine: Engine, config: OpswardenConfig) -> Engine:
-    """A new engine with new detectors whose every state (per key, and the two global models) went through bytes,
+    """A new engine with new detectors whose every state (per key, and the global models) went through bytes,
     as a worker restart would."""
     detectors = detectors_for(config)
     stores: dict[str, Any] = {}
@@ -38,6 +38,7 @@ def restored(engine: Engine, config: OpswardenConfig) -> Engine:
             new.fanout.decode(old.fanout.encode())
         if isinstance(old, PermissionCreepDetector) and isinstance(new, PermissionCreepDetector):
             new.peers.decode(old.peers.encode())
+            new.scorer.decode(old.scorer.encode())
     clone = Engine(config, detectors, stores=stores)
     for record in engine.context.authorizations:
         clone.context.authorizations.upsert(record)
@@ -56,6 +57,9 @@ def test_restored_detectors_continue_exactly_like_uninterrupted_ones(scenario: l
     for item in scenario[:cut]:
         steady.process(item)
         stopped.process(item)
+    creep = next(d for d in stopped.detectors if isinstance(d, PermissionCreepDetector))
+    assert any(state.drift.n for state in stopped.stores[creep.name].values()), "drift tests learned before the stop"
+    assert sum(creep.scorer.counts.values()) > 0, "the growth score models learned before the stop"
     resumed = restored(stopped, config)
     expected, got = [], []
     for item in scenario[cut:]:
@@ -64,7 +68,13 @@ def test_restored_detectors_continue_exactly_like_uninterrupted_ones(scenario: l
     expected += steady.flush().findings
     got += resumed.flush().findings
     assert expected, "the tail of the scenario must produce findings for this test to mean anything"
+    scored = [f for f in expected if f.finding_type == "permission_creep" and growth_score(f) is not None]
+    assert scored, "the tail must carry growth scores for the restored score models to be compared"
     assert wire(got) == wire(expected)
+
+
+def growth_score(finding: Any) -> float | None:
+    return (finding.evidences[0].data or {})["model_score"]["growth_score"]
 
 
 def test_every_state_survives_bytes_unchanged(scenario: list[Parsed]) -> None:
