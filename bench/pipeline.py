@@ -102,15 +102,13 @@ def main() -> None:
     for first in range(0, len(inputs), args.batch):
         ingestor.ingest(inputs[first : first + args.batch])
     ingested = time.perf_counter()
-    offsets: dict[tuple[str, int | None], int] = defaultdict(int)
     judged = 0
     for (topic, partition), values in list(producer.sent.items()):
         if topic not in engines:
             continue
         for value in values:
             routed = decode_message(value or b"{}")
-            handled = engines[topic].handle(partition or 0, offsets[(topic, partition)], routed)
-            offsets[(topic, partition)] += 1
+            handled = engines[topic].handle(partition or 0, routed)
             publisher.outputs(handled.outputs)
             if handled.persist_due:
                 engines[topic].persist(partition or 0)

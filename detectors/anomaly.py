@@ -13,7 +13,6 @@ anomalous, and closes after one normal bucket.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +24,7 @@ from detectors.base import Detector, EvictionPolicy, KeyKind, Outputs
 from detectors.context import DetectionContext, principal_key
 from detectors.episode import Episode, analysis, epoch, moment, remember
 from detectors.rate import EWStats
+from detectors.redelivery import seen_before
 from models.config import OpswardenConfig
 from models.events import ChangeEvent, Outcome
 from models.finding import Activity, Severity
@@ -121,11 +121,8 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
     def _step(self, key: str, state: ActivityState, item: ChangeEvent) -> Outputs:
         """Count the event in its bucket; an event seen again (at-least-once delivery, a redelivered source
         file) is not counted twice, or a replay after a crash would look like a burst."""
-        digest = zlib.crc32(item.event_id.encode())
-        if digest in state.recent:
+        if seen_before(state.recent, item.event_id, self.settings.remembered_events):
             return Outputs()
-        state.recent.append(digest)
-        del state.recent[: -self.settings.remembered_events]
         at = epoch(item.event_time)
         state.last_seen = at if state.last_seen is None else max(state.last_seen, at)
         index = int(at // self.width)

@@ -36,6 +36,7 @@ from detectors.engine import item_time
 from detectors.episode import Episode, analysis, epoch, moment, remember
 from detectors.memo import BoundedMemo
 from detectors.rate import EWStats, log_gap
+from detectors.redelivery import seen_before
 from models.config import OpswardenConfig
 from models.events import ActionEvent, ActionPhase, AlertEvent, AlertStatus, ChangeEvent, PrincipalKind
 from models.finding import Activity, Severity
@@ -78,6 +79,7 @@ class LoopState:
     fixed: dict[str, list[Any]] = field(default_factory=dict)
     episode: Episode | None = None
     last_seen: float | None = None
+    recent: list[int] = field(default_factory=list)  # crc32 of the latest event ids: redeliveries count once
 
 
 @dataclass(frozen=True)
@@ -203,11 +205,12 @@ class RemediationLoopDetector(Detector[LoopState]):
                 state.fixed,
                 None if state.episode is None else state.episode.as_json(),
                 state.last_seen,
+                state.recent,
             ]
         )
 
     def decode_state(self, data: bytes) -> LoopState:
-        series, last_op, flips, replicas, fixed, episode, last_seen = orjson.loads(data)
+        series, last_op, flips, replicas, fixed, episode, last_seen, recent = orjson.loads(data)
         restored = [Series.from_json(s) for s in series]
         return LoopState(
             {f"{s.actor}\x1f{s.action}": s for s in restored},
@@ -217,6 +220,7 @@ class RemediationLoopDetector(Detector[LoopState]):
             fixed,
             Episode.from_json(episode),
             last_seen,
+            recent,
         )
 
     # -- events -----------------------------------------------------------------------------------
@@ -233,6 +237,8 @@ class RemediationLoopDetector(Detector[LoopState]):
         return out
 
     def _step(self, key: str, state: LoopState, item: Parsed, ctx: DetectionContext) -> Outputs:
+        if self._redelivered(state, item):
+            return Outputs()
         if isinstance(item, AlertEvent):
             at = epoch(item.time)
             signal = self._refire(state, item.fingerprint, at)
@@ -264,6 +270,12 @@ class RemediationLoopDetector(Detector[LoopState]):
             signals.append("repetition")
         signal = min(signals, key=_PRECEDENCE.index) if signals else None
         return self._judge(key, state, occurrence.event_id, at, signal, occurrence.facts, series)
+
+    def _redelivered(self, state: LoopState, item: Parsed) -> bool:
+        """An event seen again (at-least-once delivery after a crash, a file replayed twice) is not another
+        repetition: counting it would turn two restarts into a loop."""
+        event_id = item.event_id if isinstance(item, ChangeEvent) else getattr(item, "id", None)
+        return event_id is not None and seen_before(state.recent, event_id, self.settings.remembered_events)
 
     def on_watermark(self, key: str, state: LoopState, watermark: datetime, ctx: DetectionContext) -> Outputs:
         episode = state.episode

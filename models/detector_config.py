@@ -76,6 +76,9 @@ class LoopConfig(Section):
     ignore_actions: tuple[str, ...] = Field(default=(), description="Action globs never treated as loops.")
     ignore_targets: tuple[str, ...] = Field(default=(), description="Target globs never treated as loops.")
     max_series: int = Field(default=8, ge=1, description="Per target: (actor, action) series kept; oldest go.")
+    remembered_events: int = Field(
+        default=32, ge=1, description="Latest event ids kept per target so a redelivered event counts once."
+    )
     max_targets: int = Field(default=200_000, gt=0)
     idle_after: timedelta = timedelta(days=2)
 
@@ -194,6 +197,9 @@ class CreepConfig(Section):
     )
     ignore_principals: tuple[str, ...] = Field(default=(), description="Grantee or actor globs never judged.")
     max_privileges: int = Field(default=48, ge=1, description="Distinct privileges and APIs remembered per key.")
+    remembered_events: int = Field(
+        default=32, ge=1, description="Latest event ids kept per principal so a redelivered event counts once."
+    )
     max_principals: int = Field(default=200_000, gt=0)
     idle_after: timedelta = timedelta(days=30)
 

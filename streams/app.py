@@ -130,7 +130,7 @@ class Runtime:
             self.publisher.dead_letter(from_exception(exc, message.key, message.value, *_where(message)))
             held.append((None, event))
         else:
-            handled = self.engines[message.topic].handle(message.partition, message.offset, routed)
+            handled = self.engines[message.topic].handle(message.partition, routed)
             held.append((handled.held_until, event))
             released = handled.released_through
             persist_due = handled.persist_due

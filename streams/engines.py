@@ -90,43 +90,19 @@ def restrict(detector: Detector[Any], owns: Callable[[str], bool]) -> Detector[A
 class PartitionEngine:
     """One partition's engine and stores, its reorder buffer, and what the idle clock counts from.
 
-    `done_through` (every message up to that offset fully processed) and `released` (the items already
-    processed of messages still partly buffered) are persisted with the state, so that messages read again
-    after a crash or a rebalance are not counted twice by the state they already changed.
+    Messages read again after a crash or a rebalance are processed again: their items may already be in
+    the restored state (the tables' changelogs are separate topics, written without a transaction, so a
+    crash can leave some of a step's writes behind and others not), and the detectors count an event
+    they have seen once (event ids kept per key, in the same state as the effect they guard).
     """
 
     engine: Engine
     stores: list[TableStore]
     newest: datetime | None
     last_event_clock: float
-    done_through: int = -1
-    released: dict[int, set[int]] = field(default_factory=dict)
-    waiting: dict[int, int] = field(default_factory=dict)
-    buffer: list[tuple[datetime, int, int, int, Parsed]] = field(default_factory=list)
+    buffer: list[tuple[datetime, int, Parsed]] = field(default_factory=list)
     arrivals: int = 0
     persisted_at: float = 0.0
-
-    def seen(self, offset: int, index: int) -> bool:
-        return offset <= self.done_through or index in self.released.get(offset, ())
-
-    def mark(self, offset: int, index: int) -> None:
-        """Item `index` of the message at `offset` has been processed."""
-        self.released.setdefault(offset, set()).add(index)
-        self.waiting[offset] -= 1
-        if not self.waiting[offset]:
-            del self.waiting[offset]
-        self._advance_done(offset)
-
-    def received(self, offset: int, buffered: int) -> None:
-        if buffered:
-            self.waiting[offset] = self.waiting.get(offset, 0) + buffered
-        self._advance_done(offset)
-
-    def _advance_done(self, offset: int) -> None:
-        done = min(self.waiting) - 1 if self.waiting else offset
-        if done > self.done_through:
-            self.done_through = done
-            self.released = {o: i for o, i in self.released.items() if o > done}
 
 
 class IdleClock:
@@ -141,15 +117,11 @@ class IdleClock:
         self.idle_after_s = idle_after_s
         self.rate = rate
         self.max_tick_delay_s = 2 * tick_interval_s
-        self.last_input = time.monotonic()
-
-    def input_seen(self, now: float) -> None:
-        self.last_input = now
 
     def shift(self, holder: PartitionEngine, now: float, tick_sent: float | None) -> timedelta:
         if tick_sent is None or time.time() - tick_sent > self.max_tick_delay_s:
             return timedelta(0)
-        quiet = now - max(holder.last_event_clock, self.last_input)
+        quiet = now - holder.last_event_clock
         return timedelta(seconds=min(quiet * self.rate, MAX_SHIFT_S)) if quiet >= self.idle_after_s else timedelta(0)
 
 
@@ -224,35 +196,28 @@ class PartitionedEngines:
             list(stores.values()),
             _time(marks.get("newest")),
             time.monotonic(),
-            done_through=marks.get("done_through", -1),
-            released={int(offset): set(indexes) for offset, indexes in marks.get("released", {}).items()},
         )
 
     def revoke(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
             self.engines.pop(partition, None)
 
-    def handle(self, partition: int, offset: int, message: RoutedMessage) -> Handled:
-        """Process the message at `offset` in memory; its state reaches the tables through `persist`."""
+    def handle(self, partition: int, message: RoutedMessage) -> Handled:
+        """Process one message in memory; its state reaches the tables through `persist`."""
         holder = self.engine_for(partition)
         engine = holder.engine
         out = Outputs()
         failures: list[ItemFailure] = []
         held_until: datetime | None = None
         now = time.monotonic()
-        buffered = 0
-        for index, item in enumerate(message.items):
-            if holder.seen(offset, index):
-                continue  # read again after a crash or rebalance: its effect is already in the state
+        for item in message.items:
             moment = item_time(item)
             if moment is None:
                 self._process(engine, item, out, failures)
                 continue
-            heapq.heappush(holder.buffer, (moment, holder.arrivals, offset, index, item))
+            heapq.heappush(holder.buffer, (moment, holder.arrivals, item))
             holder.arrivals += 1
-            buffered += 1
             held_until = moment if held_until is None else max(held_until, moment)
-        holder.received(offset, buffered)
         if held_until is not None:
             holder.newest = held_until if holder.newest is None else max(holder.newest, held_until)
         if held_until is not None or message.active:
@@ -260,10 +225,9 @@ class PartitionedEngines:
         shift = self.clock.shift(holder, now, message.tick_sent)
         horizon = holder.newest - self.reorder_window + shift if holder.newest is not None else None
         while horizon is not None and holder.buffer and holder.buffer[0][0] <= horizon:
-            moment, _, item_offset, index, item = heapq.heappop(holder.buffer)
+            moment, _, item = heapq.heappop(holder.buffer)
             self._advance(engine, moment - self.config.allowed_lateness, out)
             self._process(engine, item, out, failures)
-            holder.mark(item_offset, index)
         if shift and horizon is not None:
             self._advance(engine, horizon - self.config.allowed_lateness, out)
         persist_due = message.tick_sent is not None or now - holder.persisted_at >= self.persist_every_s
@@ -282,8 +246,6 @@ class PartitionedEngines:
                 "watermark": _iso(engine.context.watermark),
                 "max_event_time": _iso(engine.max_event_time),
                 "newest": _iso(holder.newest),
-                "done_through": holder.done_through,
-                "released": {str(offset): sorted(indexes) for offset, indexes in holder.released.items()},
             }
         )
 

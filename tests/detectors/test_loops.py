@@ -119,6 +119,19 @@ def test_a_restart_loop_is_one_episode_that_grows_and_closes() -> None:
     assert found[-1].time == int(closed_at.timestamp() * 1000)
 
 
+def test_redelivered_events_are_not_repetitions() -> None:
+    """At-least-once delivery replays the last batch after a crash: two restarts read twice are not a loop."""
+    feed, changes = Feed(), Feed()
+    for k in range(2):
+        feed.action(T0 + timedelta(minutes=3 * k))
+        changes.change(T0 + timedelta(minutes=3 * k), bot("fixer"), "ec2:RebootInstances", "arn:aws:ec2:1:i-1")
+    assert loops(feed.items) == []
+    assert loops(feed.items * 3) == []
+    assert loops(changes.items * 3) == []
+    feed.action(T0 + timedelta(minutes=6))
+    assert [f.unmapped["count"] for f in loops(feed.items * 2)][:1] == [3]
+
+
 def test_twice_a_day_is_normal_and_every_three_minutes_is_a_loop() -> None:
     feed = Feed()
     for day in range(5):

@@ -7,7 +7,7 @@ from types import ModuleType
 
 import pytest
 
-from detectors import creep, episode, evaluation, loops, memo, rate, scenario
+from detectors import creep, episode, evaluation, loops, memo, rate, redelivery, scenario
 from detectors.engine import Engine, run
 from detectors.evaluation import FINDING_TYPES, Evaluation, detectors_for, evaluate
 from detectors.scenario import demo_scenario, evaluation_scenario
@@ -80,7 +80,7 @@ def test_the_demo_scenario_tells_its_story() -> None:
     assert ("permission_creep", Severity.HIGH) in opened
 
 
-@pytest.mark.parametrize("module", [rate, memo, episode, loops, creep, scenario, evaluation])
+@pytest.mark.parametrize("module", [rate, memo, episode, redelivery, loops, creep, scenario, evaluation])
 def test_docstring_examples_hold(module: ModuleType) -> None:
     result = doctest.testmod(module)
     assert result.failed == 0
