@@ -119,8 +119,14 @@ class Runtime:
     async def judge(self, event: EventT[bytes]) -> None:
         """A repartitioned message: run its partition's engine and publish what it produced; then, once that is
         delivered, write the state (in that order: a crash between the two re-issues outputs, never loses
-        them) and ack every message whose items have all left the reorder buffer."""
+        them) and ack every message whose items have all left the reorder buffer.
+
+        A rebalance may revoke the partition while this waits for the broker: its engine is then dropped and
+        Faust reads the partition again from the committed offset, so nothing is written or acked here (an
+        ack from the dropped engine would commit messages whose effects it took with it)."""
         message = event.message
+        engines = self.engines[message.topic]
+        holder = engines.engine_for(message.partition)
         held = self.held.setdefault(TP(message.topic, message.partition), [])
         released: datetime | None = None
         persist_due = False
@@ -130,7 +136,7 @@ class Runtime:
             self.publisher.dead_letter(from_exception(exc, message.key, message.value, *_where(message)))
             held.append((None, event))
         else:
-            handled = self.engines[message.topic].handle(message.partition, routed)
+            handled = engines.handle(message.partition, routed)
             held.append((handled.held_until, event))
             released = handled.released_through
             persist_due = handled.persist_due
@@ -145,9 +151,9 @@ class Runtime:
                 )
                 self.publisher.dead_letter(letter)
         await self.publisher.producer.delivered()
-        if not persist_due:
+        if not persist_due or engines.engines.get(message.partition) is not holder:
             return
-        self.engines[message.topic].persist(message.partition)
+        engines.persist(message.partition)
         still_held = []
         for until, waiting in held:
             if until is None or (released is not None and until <= released):

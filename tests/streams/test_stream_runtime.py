@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import random
 import time
@@ -13,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+from faust.types import TP
 
 from detectors.base import KeyKind
 from detectors.catalog import build_detectors
@@ -22,6 +24,7 @@ from models.config import OpswardenConfig
 from models.parsers import parse_document
 from models.parsers.base import ParseContext
 from models.rejection import Rejection, RejectReason
+from streams.app import Runtime
 from streams.deadletter import from_rejections
 from streams.engines import IdleClock, PartitionedEngines
 from streams.native_records import scenario_messages
@@ -234,3 +237,55 @@ def test_messages_read_again_after_a_torn_restore_are_not_counted_twice() -> Non
         again.handle(0, decode_message(items_message(changes[5:])))  # the uncommitted message, read again
         again.persist(0)
         assert torn == states, f"{behind} restored behind"
+
+
+class RebalancingProducer(RecordingProducer):
+    """Acknowledges everything, but `revoke` runs (a rebalance) while the engine waits for the broker."""
+
+    def __init__(self, revoke: Any = None) -> None:
+        super().__init__()
+        self.revoke = revoke
+
+    async def delivered(self) -> None:
+        if self.revoke is not None:
+            self.revoke()
+
+
+@dataclass
+class Event:
+    message: Message
+    acked: bool = False
+
+    def ack(self) -> None:
+        self.acked = True
+
+
+@pytest.mark.parametrize("rebalanced", [False, True])
+def test_an_engine_revoked_while_waiting_for_the_broker_neither_writes_nor_acks(rebalanced: bool) -> None:
+    """Faust reads a revoked partition again from the committed offset; an ack from the dropped engine would
+    commit messages whose buffered items and unwritten state it took with it."""
+    config = OpswardenConfig()
+    topic = TopicNames().name("by_principal")
+    detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
+    tables: dict[str, dict[str, bytes]] = {d.name: {} for d in detectors}
+    clock = IdleClock(idle_after_s=3600, rate=1, tick_interval_s=1)
+    engines = PartitionedEngines(config, detectors, tables, {}, 1, SharedState(), clock, timedelta(0), 0.0)
+    producer = RebalancingProducer()
+    runtime = Runtime(
+        settings=Settings(),
+        config=config,
+        app=None,  # type: ignore[arg-type]  # judge needs no app
+        publisher=Publisher(producer, "findings", "ledger", "deadletter"),  # type: ignore[arg-type]
+        shared=SharedState(),
+        reader=None,  # type: ignore[arg-type]
+        sources=None,  # type: ignore[arg-type]
+        engines={topic: engines},
+    )
+    if rebalanced:
+        producer.revoke = lambda: runtime.revoke({TP(topic, 0)})
+    items, _ = demo_items(config)
+    value = items_message([encode_item(item) for item in items if item.kind == "change"])
+    event = Event(Message(None, value, topic, 0, 0))
+    asyncio.run(runtime.judge(event))  # type: ignore[arg-type]
+    assert event.acked is not rebalanced
+    assert any(tables.values()) is not rebalanced
