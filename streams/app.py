@@ -123,7 +123,10 @@ class Runtime:
 
         A rebalance may revoke the partition while this waits for the broker: its engine is then dropped and
         Faust reads the partition again from the committed offset, so nothing is written or acked here (an
-        ack from the dropped engine would commit messages whose effects it took with it)."""
+        ack from the dropped engine would commit messages whose effects it took with it). Acks go in offset
+        order: faust-streaming commits the first run of consecutive acked offsets and its check for a gap in
+        front of it is off by one (and skipped before the first commit), so a tick acked while the batch in
+        front of it is still held could commit that batch."""
         message = event.message
         engines = self.engines[message.topic]
         holder = engines.engine_for(message.partition)
@@ -154,9 +157,9 @@ class Runtime:
         if not persist_due or engines.engines.get(message.partition) is not holder:
             return
         engines.persist(message.partition)
-        still_held = []
-        for until, waiting in held:
-            if until is None or (released is not None and until <= released):
+        still_held: list[tuple[datetime | None, EventT[bytes]]] = []
+        for until, waiting in held:  # in offset order, stopping at the first still held (see below)
+            if not still_held and (until is None or (released is not None and until <= released)):
                 waiting.ack()
             else:
                 still_held.append((until, waiting))
