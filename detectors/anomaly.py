@@ -120,12 +120,17 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
 
     def _step(self, key: str, state: ActivityState, item: ChangeEvent) -> Outputs:
         """Count the event in its bucket; an event seen again (at-least-once delivery, a redelivered source
-        file) is not counted twice, or a replay after a crash would look like a burst."""
+        file) is not counted twice, or a replay after a crash would look like a burst. Events arrive in
+        event-time order (replay sorts them, the runtime's reorder buffer does), so one for a bucket
+        already closed is either counted already (read again after a restore, beyond the remembered ids)
+        or later than the reorder window: it is not counted."""
+        at = epoch(item.event_time)
+        index = int(at // self.width)
+        if state.bucket is not None and index < state.bucket:
+            return Outputs()
         if seen_before(state.recent, item.event_id, self.settings.remembered_events):
             return Outputs()
-        at = epoch(item.event_time)
         state.last_seen = at if state.last_seen is None else max(state.last_seen, at)
-        index = int(at // self.width)
         if state.bucket is None or index > state.bucket:
             self._fold(state, index)
             state.bucket = index

@@ -134,6 +134,15 @@ def test_warmup_counts_split_principals_by_history() -> None:
     assert detector.warmup_counts(engine.stores[detector.name]) == (1, 1)
 
 
+def test_a_stretch_read_again_after_a_restore_is_not_a_burst_beyond_the_remembered_ids() -> None:
+    """After a restore the input since the last commit is read again: more events than a key remembers ids of.
+    They belong to buckets already closed (input arrives in event-time order), so they are not counted."""
+    config = load_config({"anomaly": {"remembered_events": 4}})
+    history = sorted(routine(12, 5), key=lambda e: e.event_time)
+    arrival = [*history, *history[-30:]]  # six buckets' worth read again, in order, after the rest
+    assert run(Engine(config, [ActivityAnomalyDetector(config)]), arrival).findings == []
+
+
 def test_redelivered_events_are_counted_once() -> None:
     """At-least-once delivery replays the last batch after a crash: that must not look like a burst."""
     history = routine(12, 5)
