@@ -100,7 +100,9 @@ class StreamUnderTest(WorkerCluster):
 #: Open bug (issue 5): after a SIGKILL or a rebalance the replacement worker sometimes issues findings replay
 #: does not give (input re-routed by the ingest after the crash is counted again by a detector) or misses some
 #: within the wait. The tests run and report; they are expected to fail until that is fixed.
-RECOVERY_BUG = pytest.mark.xfail(reason="recovery after SIGKILL/rebalance is not yet exact (issue 5)", strict=False)
+#: Pass on an idle machine; under heavy CPU contention a partition never committed can still lose what its new
+#: owner fetched during table recovery (aiokafka seeks back only to committed offsets above 0). See the README.
+RECOVERY_BUG = pytest.mark.xfail(reason="recovery under CPU contention is not yet exact (issue 5)", strict=False)
 
 
 @pytest.fixture
