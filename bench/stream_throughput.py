@@ -119,7 +119,7 @@ class Run:
             "OPSWARDEN_REORDER_WINDOW_S": "0",
             "OPSWARDEN_IDLE_AFTER_S": "3600",
         }
-        self.settings = Settings(bootstrap_servers=bootstrap, topics={"prefix": prefix})  # type: ignore[arg-type]
+        self.settings = Settings(bootstrap_servers=bootstrap, app_id=f"{prefix}opswarden", topics={"prefix": prefix})  # type: ignore[arg-type]
         self.bootstrap = bootstrap
         self.log = workdir / f"{prefix}worker.log"
         self.worker: subprocess.Popen[bytes] | None = None

@@ -159,7 +159,11 @@ def demo_command(seed: int, metrics_port: int, feed_only: bool) -> None:
             "OPSWARDEN_DATA_DIR": str(workdir / "data"),
             "OPSWARDEN_METRICS_PORT": str(metrics_port),
         }
-        settings = Settings(bootstrap_servers=broker.bootstrap, partitions=int(DEMO_ENV["OPSWARDEN_PARTITIONS"]))
+        settings = Settings(
+            bootstrap_servers=broker.bootstrap,
+            app_id=DEMO_ENV["OPSWARDEN_APP_ID"],
+            partitions=int(DEMO_ENV["OPSWARDEN_PARTITIONS"]),
+        )
         create_topics(settings)
         worker = start_worker(env, workdir / "worker.log")
         feed_scenario(settings, seed)

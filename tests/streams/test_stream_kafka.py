@@ -29,6 +29,8 @@ from models.parsers.base import ParseContext
 from streams.native_records import key_for, native_record, scenario_messages, topic_for
 from streams.processing import AUTHORIZATION_SOURCES
 from streams.replay import in_replay_order
+from streams.settings import Settings
+from streams.topics import create_topics
 from tests.samples import panther_cases
 from tests.streams.worker_process import WHOLE_INPUT, Produced, WorkerCluster
 
@@ -291,3 +293,23 @@ def test_bad_input_in_every_topic_goes_to_dead_letters_and_the_worker_goes_on(st
     observed = stream.findings({finding_id(f) for f in expected}, timeout_s=60)
     assert_same_findings(observed, expected)
     assert worker.poll() is None, "the worker died"
+
+
+def test_new_repartition_partitions_start_committed_past_a_marker(kafka_bootstrap: str) -> None:
+    """aiokafka seeks back after Faust's table recovery only to committed offsets above 0, so a partition no
+    worker has committed yet would skip what was fetched during recovery: `create_topics` commits past a marker."""
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    settings = Settings(bootstrap_servers=kafka_bootstrap, app_id=f"{prefix}opswarden", topics={"prefix": prefix})  # type: ignore[arg-type]
+    create_topics(settings)
+    engine_topics = [settings.topics.name(name) for name in ("by_principal", "by_target")]
+    partitions = [TopicPartition(t, p) for t in engine_topics for p in range(settings.partitions)]
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": settings.app_id})
+    try:
+        assert [tp.offset for tp in consumer.committed(partitions, timeout=30)] == [1] * len(partitions)
+        consumer.assign([TopicPartition(tp.topic, tp.partition, 0) for tp in partitions])
+        markers = [m for m in consumer.consume(len(partitions), timeout=30) if m.error() is None]
+        assert len(markers) == len(partitions)
+        assert all(m.offset() == 0 and "tick" in orjson.loads(m.value()) for m in markers)
+    finally:
+        consumer.close()
+    assert create_topics(settings)[engine_topics[0]] == "exists"  # run again: no second marker, no new commit

@@ -77,7 +77,12 @@ class WorkerCluster:
             **QUICK_WORKER,
             **env,
         }
-        settings = Settings(bootstrap_servers=bootstrap, topics=TopicNames(prefix=prefix), partitions=partitions)
+        settings = Settings(
+            bootstrap_servers=bootstrap,
+            app_id=f"{prefix}opswarden",
+            topics=TopicNames(prefix=prefix),
+            partitions=partitions,
+        )
         create_topics(settings)
         return cls(bootstrap, settings, os.environ | variables, workdir, load_config(config))
 
