@@ -193,9 +193,10 @@ def test_a_new_principal_calling_sensitive_apis_in_its_first_hours_is_learning_n
     assert creep(feed.items) == []
 
 
-def test_approved_grants_still_count_but_rate_lower_and_name_the_record() -> None:
-    record = AuthorizationRecord(
-        id="CHG1",
+def operator_approval(record_id: str) -> AuthorizationRecord:
+    """The operator may attach policies to the role for a day from T0."""
+    return AuthorizationRecord(
+        id=record_id,
         status=AuthStatus.APPROVED,
         owner="team",
         principals=(OPERATOR.uid,),
@@ -203,6 +204,10 @@ def test_approved_grants_still_count_but_rate_lower_and_name_the_record() -> Non
         resources=(ROLE,),
         window=FixedWindow(start=T0, end=T0 + timedelta(days=1)),
     )
+
+
+def test_approved_grants_still_count_but_rate_lower_and_name_the_record() -> None:
+    record = operator_approval("CHG1")
     approved, unapproved = Feed(), Feed()
     approved.items.append(record)
     for feed in (approved, unapproved):
@@ -359,15 +364,7 @@ def warm_peers(detector: PermissionCreepDetector) -> None:
 
 
 def test_an_unusual_growth_profile_rates_an_unapproved_run_high_but_not_an_approved_one() -> None:
-    record = AuthorizationRecord(
-        id="CHG2",
-        status=AuthStatus.APPROVED,
-        owner="team",
-        principals=(OPERATOR.uid,),
-        actions=("iam:AttachRolePolicy",),
-        resources=(ROLE,),
-        window=FixedWindow(start=T0, end=T0 + timedelta(days=1)),
-    )
+    record = operator_approval("CHG2")
     severities = {}
     for approved in (False, True):
         feed = Feed()
