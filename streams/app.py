@@ -117,9 +117,11 @@ class Runtime:
         return self.app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
     async def judge(self, event: EventT[bytes]) -> None:
-        """A repartitioned message: run its partition's engine and publish what it produced; then, once that is
-        delivered, write the state (in that order: a crash between the two re-issues outputs, never loses
-        them) and ack every message whose items have all left the reorder buffer.
+        """A repartitioned message: run its partition's engine and publish what it produced; when the state is
+        due to be written (every `persist_every_s`, and on ticks), wait until everything published so far is
+        delivered, then write the state (in that order: a crash between the two re-issues outputs, never
+        loses them) and ack every message whose items have all left the reorder buffer. Not waiting for the
+        broker on every message keeps a round trip out of each small batch's latency.
 
         A rebalance may revoke the partition while this waits for the broker: its engine is then dropped and
         Faust reads the partition again from the committed offset, so nothing is written or acked here (an
@@ -153,8 +155,10 @@ class Runtime:
                     *_where(message),
                 )
                 self.publisher.dead_letter(letter)
+        if not persist_due:
+            return  # outputs go out on their own; only writing state and acking must wait for them
         await self.publisher.producer.delivered()
-        if not persist_due or engines.engines.get(message.partition) is not holder:
+        if engines.engines.get(message.partition) is not holder:
             return
         engines.persist(message.partition)
         still_held: list[tuple[datetime | None, EventT[bytes]]] = []

@@ -1,13 +1,17 @@
 """Everything the agents publish (repartitioned items, findings, ledger, dead letters) goes through here.
 
 A confluent-kafka producer, because librdkafka batches in C at a fraction of the per-message cost of
-Faust's producer. Agents call `delivered()` before they finish a message, so a source offset is
-committed only after what it produced is acknowledged by the broker: at-least-once.
+Faust's producer. The runtime calls `delivered()` before it commits input or writes state, so an offset is
+committed only after what it produced is acknowledged by the broker: at-least-once. `delivered()` waits
+for the messages produced before the call, not for everything in flight as `flush` does: with input
+flowing, a flush also waited for the other agents' later messages, and took seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
+from functools import partial
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -31,10 +35,16 @@ class OutputProducer:
         }
         self._producer = Producer(conf | overrides)
         self._errors: list[KafkaError] = []
+        self._next = 0  # sequence number of the next message produced
+        self._unsettled: deque[int] = deque()  # in production order, from the oldest not yet settled
+        self._settled: set[int] = set()  # settled while an older one was still in flight
 
-    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
+    def _on_delivery(self, number: int, error: KafkaError | None, _message: Message) -> None:
         if error is not None:
             self._errors.append(error)
+        self._settled.add(number)
+        while self._unsettled and self._unsettled[0] in self._settled:
+            self._settled.discard(self._unsettled.popleft())
 
     def produce(
         self,
@@ -45,7 +55,7 @@ class OutputProducer:
         partition: int | None = None,
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
-        args: dict[str, Any] = {"key": key, "value": value, "on_delivery": self._on_delivery}
+        args: dict[str, Any] = {"key": key, "value": value, "on_delivery": partial(self._on_delivery, self._next)}
         if partition is not None:
             args["partition"] = partition
         if headers:
@@ -53,15 +63,19 @@ class OutputProducer:
         while True:
             try:
                 self._producer.produce(topic, **args)
+                self._unsettled.append(self._next)
+                self._next += 1
                 break
             except BufferError:  # local queue full: serve deliveries until there is room
                 self._producer.poll(0.05)
 
     async def delivered(self) -> None:
-        """Wait until everything produced so far is acknowledged; raise if anything was refused."""
-        if len(self._producer):
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self._producer.flush)
+        """Wait until every message produced before the call is acknowledged; raise if any was refused."""
+        before = self._next
+        while self._unsettled and self._unsettled[0] < before:
+            self._producer.poll(0)  # serves delivery callbacks, without blocking the event loop
+            if self._unsettled and self._unsettled[0] < before:
+                await asyncio.sleep(0.001)
         if self._errors:
             errors, self._errors = self._errors, []
             raise DeliveryFailed(f"{len(errors)} messages refused, first: {errors[0]}")
