@@ -27,7 +27,7 @@ kafka-jars: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check models detectors streams tests bench scripts dashboards schemas
 	$(BIN)/ruff format --check models detectors streams tests bench scripts dashboards schemas
-	$(BIN)/mypy models detectors streams dashboards schemas
+	$(BIN)/mypy models detectors streams dashboards schemas bench
 
 test: setup system-deps kafka-jars lint
 	$(BIN)/pytest

@@ -41,7 +41,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from models.config import OpswardenConfig
 from streams.outputs import OutputProducer
-from streams.settings import Settings
+from streams.settings import Settings, TopicNames
 from streams.topics import create_topics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,7 +119,9 @@ class Run:
             "OPSWARDEN_REORDER_WINDOW_S": "0",
             "OPSWARDEN_IDLE_AFTER_S": "3600",
         }
-        self.settings = Settings(bootstrap_servers=bootstrap, app_id=f"{prefix}opswarden", topics={"prefix": prefix})  # type: ignore[arg-type]
+        self.settings = Settings(
+            bootstrap_servers=bootstrap, app_id=f"{prefix}opswarden", topics=TopicNames(prefix=prefix)
+        )
         self.bootstrap = bootstrap
         self.log = workdir / f"{prefix}worker.log"
         self.worker: subprocess.Popen[bytes] | None = None
@@ -152,7 +154,7 @@ class Run:
         while len(found) < count and time.monotonic() < deadline:
             for message in consumer.consume(10_000, timeout=0.5):
                 if message.error() is None:
-                    found.append((message.timestamp()[1] / 1000, orjson.loads(message.value())))
+                    found.append((message.timestamp()[1] / 1000, orjson.loads(message.value() or b"{}")))
         consumer.close()
         return found
 
