@@ -37,6 +37,14 @@ from streams.tables import TableStore
 #: Bounds the idle shift (~1,000 years) so a fast idle clock cannot overflow datetime.
 MAX_SHIFT_S = 3.2e10
 
+#: One partition's view of a table: on a worker, a `streams.tables.PartitionChangelog`.
+PartitionView = Callable[[MutableMapping[str, bytes], int], MutableMapping[str, bytes]]
+
+
+def whole_table(table: MutableMapping[str, bytes], partition: int) -> MutableMapping[str, bytes]:
+    """The table itself, for tables with no changelog to route (plain dicts)."""
+    return table
+
 
 class PartitionDetector(Detector[Any]):
     """A detector restricted to the keys one partition owns (an item may carry keys of several partitions)."""
@@ -98,6 +106,7 @@ class PartitionEngine:
 
     engine: Engine
     stores: list[TableStore]
+    clocks: MutableMapping[str, bytes]
     newest: datetime | None
     last_event_clock: float
     buffer: list[tuple[datetime, int, Parsed]] = field(default_factory=list)
@@ -162,6 +171,7 @@ class PartitionedEngines:
         clock: IdleClock,
         reorder_window: timedelta,
         persist_every_s: float = 0.0,
+        view: PartitionView = whole_table,
     ) -> None:
         self.config = config
         self.detectors = detectors
@@ -172,6 +182,7 @@ class PartitionedEngines:
         self.clock = clock
         self.reorder_window = reorder_window
         self.persist_every_s = persist_every_s
+        self.view = view
         self.engines: dict[int, PartitionEngine] = {}
 
     def engine_for(self, partition: int) -> PartitionEngine:
@@ -185,15 +196,17 @@ class PartitionedEngines:
             return route(key, self.partitions) == partition
 
         detectors = [restrict(detector, owns) for detector in self.detectors]
-        stores = {d.name: TableStore(self.tables[d.name], d, owns) for d in detectors}
+        stores = {d.name: TableStore(self.view(self.tables[d.name], partition), d, owns) for d in detectors}
         engine = Engine(self.config, detectors, context=self.shared.context(self.config), stores=dict(stores))
-        saved = self.watermarks.get(str(partition))
+        clocks = self.view(self.watermarks, partition)
+        saved = clocks.get(str(partition))
         marks = orjson.loads(saved) if saved is not None else {}
         engine.context.watermark = _time(marks.get("watermark"))
         engine.max_event_time = _time(marks.get("max_event_time"))
         return PartitionEngine(
             engine,
             list(stores.values()),
+            clocks,
             _time(marks.get("newest")),
             time.monotonic(),
         )
@@ -241,7 +254,7 @@ class PartitionedEngines:
         for store in holder.stores:
             store.write_back()
         engine = holder.engine
-        self.watermarks[str(partition)] = orjson.dumps(
+        holder.clocks[str(partition)] = orjson.dumps(
             {
                 "watermark": _iso(engine.context.watermark),
                 "max_event_time": _iso(engine.max_event_time),

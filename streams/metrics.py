@@ -171,6 +171,12 @@ REBALANCES = Counter(
     "Consumer group rebalances this worker went through.",
     registry=REGISTRY,
 )
+GAPS = Counter(
+    "opswarden_repartition_gap_messages",
+    "Repartition messages the engines never read (holes in a partition's offsets): their items were lost.",
+    ["topic"],
+    registry=REGISTRY,
+)
 BUILD_INFO = Info(
     "opswarden_build",
     "The running version and a hash of the effective configuration (1 per worker).",
@@ -307,6 +313,10 @@ def record_dead_letter(topic: str, reason: RejectReason) -> None:
 def record_consumer_lag(topic: str, partition: int, lag: int) -> None:
     """Set how many messages this worker is behind on one assigned partition (end minus committed offset)."""
     CONSUMER_LAG.labels(topic, str(partition)).set(max(0, lag))
+
+
+def record_gap(topic: str, skipped: int) -> None:
+    GAPS.labels(topic).inc(skipped)
 
 
 def record_rebalance() -> None:

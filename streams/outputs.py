@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -32,6 +33,7 @@ class OutputProducer:
             "batch.num.messages": 10000,
             "queue.buffering.max.messages": 1_000_000,
             "message.max.bytes": 32 * 1024 * 1024,
+            "compression.type": "lz4",  # compressed in librdkafka's threads, not the event loop's
         }
         self._producer = Producer(conf | overrides)
         self._errors: list[KafkaError] = []
@@ -39,9 +41,13 @@ class OutputProducer:
         self._unsettled: deque[int] = deque()  # in production order, from the oldest not yet settled
         self._settled: set[int] = set()  # settled while an older one was still in flight
 
-    def _on_delivery(self, number: int, error: KafkaError | None, _message: Message) -> None:
+    def _on_delivery(
+        self, number: int, then: Callable[[int], None] | None, error: KafkaError | None, message: Message
+    ) -> None:
         if error is not None:
             self._errors.append(error)
+        elif then is not None and (offset := message.offset()) is not None:
+            then(offset)
         self._settled.add(number)
         while self._unsettled and self._unsettled[0] in self._settled:
             self._settled.discard(self._unsettled.popleft())
@@ -54,8 +60,14 @@ class OutputProducer:
         *,
         partition: int | None = None,
         headers: list[tuple[str, bytes]] | None = None,
+        on_delivered: Callable[[int], None] | None = None,
     ) -> None:
-        args: dict[str, Any] = {"key": key, "value": value, "on_delivery": partial(self._on_delivery, self._next)}
+        """Queue a message; `on_delivered` gets its offset once the broker has it."""
+        args: dict[str, Any] = {
+            "key": key,
+            "value": value,
+            "on_delivery": partial(self._on_delivery, self._next, on_delivered),
+        }
         if partition is not None:
             args["partition"] = partition
         if headers:

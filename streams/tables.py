@@ -1,20 +1,73 @@
 """State: detector state in Faust tables (one per detector, a store per partition), global state read whole.
 
 Each partitioned engine sees its partition's keys through a `TableStore`: decoded states stay in memory
-for the engine, and the keys an item changed are encoded back into the table (and so its changelog)
-once per message, inside the agent's iteration, so Faust writes them to the changelog partition of the
-message being processed, which is the partition the keys route to.
+for the engine, and the keys that changed are encoded back into the table now and then, inside the
+agent's iteration (Faust's RocksDB store finds the partition from the event being processed).
+
+Faust restores the tables from their changelogs, but the changelogs are written by our producer
+(`PartitionChangelog`), not Faust's: Faust's sends each changelog record through a Python buffer, one
+await at a time, with one request in flight to the broker, and while that buffer is over 100 records it
+holds back every stream. A persist writes a state per busy key, hundreds at once, so Faust's path held
+the engines seconds behind their input on an idle worker; librdkafka batches and compresses them in C.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from faust import Table
+from faust.types import TP
+from faust.types.stores import StoreT
 
 from detectors.base import Detector
+from streams.outputs import OutputProducer
+
+
+class PartitionChangelog(MutableMapping[str, bytes]):
+    """A Faust table's local store, whose writes for one partition go to its changelog through `producer`.
+
+    The caller waits for `producer.delivered()` before it acks the messages behind a write (Faust's commit
+    flushes only Faust's producer). Delivered offsets are recorded in the store as Faust's own writes would
+    be, so a RocksDB store restores from where it left off rather than from the start of the changelog.
+    """
+
+    def __init__(self, table: Table[str, bytes], partition: int, producer: OutputProducer) -> None:
+        self._store: StoreT[str, bytes] = table.data
+        changelog = table.changelog_topic
+        self._topic = changelog.get_topic_name()
+        self._key_bytes = partial(table.app.serializers.dumps_key, table.key_type, serializer=table.key_serializer)
+        self._partition = partition
+        self._producer = producer
+
+    def __getitem__(self, key: str) -> bytes:
+        value: bytes = self._store[key]
+        return value
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self._store[key] = value
+        self._send(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        del self._store[key]
+        self._send(key, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def _send(self, key: str, value: bytes | None) -> None:
+        self._producer.produce(
+            self._topic, value, self._key_bytes(key), partition=self._partition, on_delivered=self._persisted
+        )
+
+    def _persisted(self, offset: int) -> None:
+        self._store.set_persisted_offset(TP(self._topic, self._partition), offset)
 
 
 class TableStore(MutableMapping[str, Any]):
