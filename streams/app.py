@@ -232,6 +232,7 @@ def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[D
     reorder_window = timedelta(seconds=settings.reorder_window_s)
     engines: dict[str, PartitionedEngines] = {}
     for kind, topic in routes.items():
+        metrics.record_gap(topic, 0)
         tables = {
             d.name: app.Table(
                 f"{kind.value}-{d.name}",

@@ -316,6 +316,7 @@ def record_consumer_lag(topic: str, partition: int, lag: int) -> None:
 
 
 def record_gap(topic: str, skipped: int) -> None:
+    """`skipped` 0 creates the series at zero, so the first hole shows in `increase()` (see `initialise_series`)."""
     GAPS.labels(topic).inc(skipped)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import doctest
 
-from streams import continuity
-from streams.app import create_faust_app
+from models.config import OpswardenConfig
+from streams import continuity, metrics
+from streams.app import build_runtime, create_faust_app
 from streams.continuity import KeptTopic, OffsetContinuity, Step
 from streams.settings import Settings
 
@@ -55,3 +56,10 @@ def test_engine_topic_buffers_are_not_cleared_when_faust_resumes_flow() -> None:
 
 def test_docstring_example() -> None:
     assert doctest.testmod(continuity).failed == 0
+
+
+def test_gap_series_start_at_zero_so_the_first_hole_alerts() -> None:
+    settings = Settings(bootstrap_servers="127.0.0.1:9", app_id="continuity-gaps")
+    runtime = build_runtime(settings, OpswardenConfig())
+    for topic in runtime.engines:
+        assert metrics.REGISTRY.get_sample_value("opswarden_repartition_gap_messages_total", {"topic": topic}) == 0
