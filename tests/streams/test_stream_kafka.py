@@ -104,9 +104,6 @@ class StreamUnderTest(WorkerCluster):
 #: within the wait. The tests run and report; they are expected to fail until that is fixed.
 #: Pass on an idle machine; under heavy CPU contention a partition never committed can still lose what its new
 #: owner fetched during table recovery (aiokafka seeks back only to committed offsets above 0). See the README.
-RECOVERY_BUG = pytest.mark.xfail(reason="recovery under CPU contention is not yet exact (issue 5)", strict=False)
-
-
 @pytest.fixture
 def stream(kafka_bootstrap: str, tmp_path: Path) -> Iterator[StreamUnderTest]:
     under_test = StreamUnderTest.create(kafka_bootstrap, tmp_path, SMALL_LIMITS)
@@ -213,7 +210,6 @@ def test_findings_equal_replay_for_samples_and_scenario(stream: StreamUnderTest)
         assert message.key().decode() == orjson.loads(message.value())["finding_info"]["uid"]
 
 
-@RECOVERY_BUG
 def test_worker_killed_mid_stream_is_replaced_without_losing_findings(stream: StreamUnderTest) -> None:
     messages = flowing_scenario(stream)
     expected = replayed(stream, messages)
@@ -231,7 +227,6 @@ def test_worker_killed_mid_stream_is_replaced_without_losing_findings(stream: St
     assert_none_missing(observed, expected)
 
 
-@RECOVERY_BUG
 def test_two_workers_rebalance_while_events_flow(stream: StreamUnderTest) -> None:
     messages = flowing_scenario(stream)
     expected = replayed(stream, messages)
