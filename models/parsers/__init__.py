@@ -30,7 +30,7 @@ from models.parsers import (
     servicenow,
     stackstorm,
 )
-from models.parsers.base import ParseContext, Parsed, Record, SourceParser
+from models.parsers.base import ParseContext, Parsed, Record, SourceParser, depth_exceeds
 from models.rejection import ParseError, Rejection, RejectReason
 
 #: Recognition order: native kinds first, then webhooks, then audit logs (GKE's k8s entries before GCP).
@@ -60,19 +60,6 @@ class ParseResult:
         self.rejections.extend(other.rejections)
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values() if isinstance(child, dict | list))
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node if isinstance(child, dict | list))
-    return False
-
-
 def _gunzip(data: bytes, limit: int) -> bytes:
     decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     out = decompressor.decompress(data, limit + 1)
@@ -82,7 +69,8 @@ def _gunzip(data: bytes, limit: int) -> bytes:
 
 
 def decode_documents(data: bytes, limits: LimitsConfig, *, as_yaml: bool = False) -> list[Any]:
-    """One JSON document, or JSON lines; gzip transparently; YAML only when asked (fixture files)."""
+    """One JSON document, or JSON lines; gzip transparently; YAML only when asked (fixture files). A document
+    nested deeper than `limits.max_depth` comes back as its rejection, like a line that is not JSON."""
     if len(data) > limits.max_document_bytes:
         raise ParseError(RejectReason.TOO_LARGE, f"{len(data)} bytes exceeds {limits.max_document_bytes}")
     if data[:2] == b"\x1f\x8b":
@@ -92,11 +80,11 @@ def decode_documents(data: bytes, limits: LimitsConfig, *, as_yaml: bool = False
             raise ParseError(RejectReason.NOT_JSON, f"corrupt gzip: {exc}") from exc
     if as_yaml:
         try:
-            return [yaml.safe_load(data)]
+            return _shallow([yaml.safe_load(data)], None, limits.max_depth)
         except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:  # PyYAML raises all of these
             raise ParseError(RejectReason.NOT_JSON, f"not YAML: {str(exc)[:200]}") from exc
     try:
-        return [orjson.loads(data)]
+        return _shallow([orjson.loads(data)], data, limits.max_depth)
     except orjson.JSONDecodeError as whole_error:
         lines = [line for line in data.splitlines() if line.strip()]
         if len(lines) < 2:
@@ -107,7 +95,16 @@ def decode_documents(data: bytes, limits: LimitsConfig, *, as_yaml: bool = False
                 docs.append(orjson.loads(line))
             except orjson.JSONDecodeError as exc:
                 docs.append(ParseError(RejectReason.NOT_JSON, f"line {number} is not JSON: {exc}"))
-        return docs
+        return _shallow(docs, data, limits.max_depth)
+
+
+def _shallow(documents: list[Any], json_text: bytes | None, limit: int) -> list[Any]:
+    """`documents` with any that nests deeper than `limit` replaced by its rejection. JSON cannot nest deeper
+    than it has brackets: counting them in `json_text` (in C) spares most messages the walk."""
+    if json_text is not None and json_text.count(b"{") + json_text.count(b"[") <= limit:
+        return documents
+    too_deep = ParseError(RejectReason.TOO_DEEP, f"nesting deeper than {limit}")
+    return [too_deep if depth_exceeds(document, limit) else document for document in documents]
 
 
 def _panther_logs(tests: list[Any]) -> Iterator[Any]:
@@ -220,10 +217,6 @@ def parse_document(
     for document in documents:
         if isinstance(document, ParseError):
             reject(document.reason, document.detail, index)
-            index += 1
-            continue
-        if _depth_exceeds(document, limits.max_depth):
-            reject(RejectReason.TOO_DEEP, f"nesting deeper than {limits.max_depth}", index)
             index += 1
             continue
         for record in unwrap(document):

@@ -81,3 +81,15 @@ def require_time(record: Record, *path: str) -> datetime:
         return parse_time(value)
     except ValueError as exc:
         raise ParseError(RejectReason.BAD_TIME, f"{'.'.join(path)}: {exc}") from exc
+
+
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether decoded JSON nests deeper than `limit` (a walk, without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False

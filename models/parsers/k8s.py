@@ -54,7 +54,15 @@ from models.events import (
     Source,
 )
 from models.parsers import gcp
-from models.parsers.base import ParseContext, Parsed, Record, optional, optional_str, require_str
+from models.parsers.base import (
+    ParseContext,
+    Parsed,
+    Record,
+    depth_exceeds,
+    optional,
+    optional_str,
+    require_str,
+)
 from models.redact import redact
 from models.rejection import ParseError, RejectReason
 from models.timeutil import parse_time
@@ -244,17 +252,6 @@ def _time(value: Any, field: str) -> datetime:
 # --- native and AKS events ----------------------------------------------------------------------------
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
-
-
 def _aks_event(record: Record) -> tuple[Record, str | None, Any]:
     """The Event inside an AKS diagnostic record, the cluster named by its resourceId, its `time`."""
     log = optional(record, "properties", "log")
@@ -267,7 +264,7 @@ def _aks_event(record: Record) -> tuple[Record, str | None, Any]:
         raise ParseError(RejectReason.MISSING_FIELD, "missing field properties.log")
     if not isinstance(log, dict):
         raise ParseError(RejectReason.WRONG_SHAPE, "properties.log does not hold an audit Event object")
-    if _depth_exceeds(log, _MAX_INNER_DEPTH):
+    if depth_exceeds(log, _MAX_INNER_DEPTH):
         raise ParseError(RejectReason.TOO_DEEP, f"properties.log nests deeper than {_MAX_INNER_DEPTH}")
     resource_id = record.get("resourceId")
     match = _AKS_CLUSTER.search(resource_id) if isinstance(resource_id, str) else None

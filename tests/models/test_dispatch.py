@@ -62,6 +62,16 @@ def test_junk_is_rejected_with_a_reason(data: bytes, reason: RejectReason) -> No
     assert reasons(data, LimitsConfig(max_document_bytes=1_000)) == [reason]
 
 
+def test_depth_is_judged_per_document_and_at_the_limit() -> None:
+    """Only a document past the limit is rejected; brackets elsewhere in the message do not count against it."""
+    limits = LimitsConfig(max_depth=4)
+    at_limit = orjson.dumps({**RECORD, "requestParameters": {"a": {"b": {}}}})  # 4 levels
+    too_deep = orjson.dumps({**RECORD, "eventID": "deep", "requestParameters": {"a": {"b": {"c": []}}}})
+    result = parse_document(at_limit + b"\n" + too_deep + b"\n" + at_limit, ParseContext(), limits=limits)
+    assert [e.event_id for e in result.items] == [RECORD["eventID"], RECORD["eventID"]]
+    assert [(r.reason, r.index) for r in result.rejections] == [(RejectReason.TOO_DEEP, 1)]
+
+
 def test_too_many_records_in_one_document_are_cut_with_a_reason() -> None:
     data = orjson.dumps({"Records": [{**RECORD, "eventID": f"e{i}"} for i in range(5)]})
     result = parse_document(data, ParseContext(), limits=LimitsConfig(max_records_per_document=3))
