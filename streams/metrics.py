@@ -346,7 +346,7 @@ def set_build_info(version: str, config: OpswardenConfig) -> None:
 
 
 def initialise_series(config: OpswardenConfig) -> None:
-    """Create every verdict, finding and suppression series at zero.
+    """Create every verdict, finding, suppression and end-to-end lag series at zero.
 
     Prometheus's `increase()` cannot see the first increment of a series it never saw at zero, so without this
     the first unauthorized change after a worker start would raise no alert.
@@ -356,6 +356,7 @@ def initialise_series(config: OpswardenConfig) -> None:
         for verdict in VERDICTS:
             CHANGES_JUDGED.labels(verdict, environment)
     for finding_type in FINDING_TYPES:
+        END_TO_END_LAG.labels(finding_type)
         for severity in SEVERITIES:
             for activity in ACTIVITIES:
                 FINDINGS_ISSUED.labels(finding_type, severity, activity)

@@ -223,6 +223,8 @@ def test_series_start_at_zero_so_the_first_event_after_a_start_is_an_increase() 
     assert read("opswarden_findings_issued_total", issued) is not None
     assert read("opswarden_findings_suppressed_total", {"type": "remediation_loop", "rule": "zero-rule"}) == 0
     assert read("opswarden_findings_suppressed_total", {"type": "permission_creep", "rule": "zero-rule"}) is None
+    for finding_type in metrics.FINDING_TYPES:  # the p99 alert then works from a series' first observation
+        assert read("opswarden_end_to_end_lag_seconds_count", {"type": finding_type}) is not None
 
 
 def test_label_values_are_the_detectors_own() -> None:
