@@ -152,3 +152,32 @@ def test_aiokafka_round_trip(kafka_bootstrap: str, kafka_topic: Callable[..., st
     received = asyncio.run(_aiokafka_round_trip(kafka_bootstrap, topic))
 
     _assert_round_trip(received)
+
+
+@pytest.mark.parametrize("codec", ["lz4", "zstd", "snappy", "gzip"])
+def test_aiokafka_reads_what_librdkafka_compresses(
+    kafka_bootstrap: str, kafka_topic: Callable[..., str], codec: str
+) -> None:
+    """The worker's changelogs are lz4 from librdkafka and Faust restores them with aiokafka; input topics may
+    carry any codec a producer chose. aiokafka decodes all but gzip only through cramjam."""
+    topic = kafka_topic(PARTITIONS)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "compression.type": codec, "linger.ms": 50})
+    for i in range(COUNT):
+        key, value, headers = _expected(i)
+        producer.produce(topic, value=value, key=key, headers=headers)
+    assert producer.flush(30) == 0
+
+    async def read() -> list[Received]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest")
+        await consumer.start()
+        received: list[Received] = []
+        try:
+            deadline = time.monotonic() + 30
+            while len(received) < COUNT and time.monotonic() < deadline:
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    received += [(m.partition, m.key, m.value, list(m.headers)) for m in batch]
+        finally:
+            await consumer.stop()
+        return received
+
+    _assert_round_trip(asyncio.run(read()))
