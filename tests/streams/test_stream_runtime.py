@@ -10,6 +10,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -260,6 +261,17 @@ class Event:
         self.acked = True
 
 
+@dataclass
+class AssignedConsumer:
+    """The two things the runtime asks Faust's consumer: what it is assigned, and what is committed."""
+
+    assigned: set[TP]
+    _committed_offset: dict[TP, int]
+
+    def assignment(self) -> set[TP]:
+        return self.assigned
+
+
 def judging_runtime(
     config: OpswardenConfig, reorder_window: timedelta
 ) -> tuple[Runtime, str, dict[str, dict[str, bytes]]]:
@@ -272,7 +284,7 @@ def judging_runtime(
     runtime = Runtime(
         settings=Settings(),
         config=config,
-        app=None,  # type: ignore[arg-type]  # judge needs no app
+        app=SimpleNamespace(consumer=AssignedConsumer({TP(topic, 0)}, {})),  # type: ignore[arg-type]
         publisher=Publisher(RebalancingProducer(), "findings", "ledger", "deadletter"),  # type: ignore[arg-type]
         shared=SharedState(),
         reader=None,  # type: ignore[arg-type]
@@ -310,3 +322,21 @@ def test_acks_follow_offsets_so_a_tick_never_commits_the_batch_held_before_it() 
     for event in (batch, tick):
         asyncio.run(runtime.judge(event))  # type: ignore[arg-type]
     assert (batch.acked, tick.acked) == (False, False)
+
+
+def test_a_message_read_again_or_from_a_revoked_partition_is_left_alone() -> None:
+    """Engine topic buffers are never cleared (streams.continuity): what Faust fetches twice is judged once."""
+    config = OpswardenConfig()
+    runtime, topic, _tables = judging_runtime(config, timedelta(0))
+    producer = runtime.publisher.producer
+    first = Event(Message(None, change_batch(config), topic, 0, 0))
+    asyncio.run(runtime.judge(first))  # type: ignore[arg-type]
+    published = len(producer.sent)  # type: ignore[attr-defined]
+    assert first.acked
+    assert published
+    again = Event(Message(None, change_batch(config), topic, 0, 0))
+    elsewhere = Event(Message(None, change_batch(config), topic, 1, 0))  # partition 1 is not assigned
+    for event in (again, elsewhere):
+        asyncio.run(runtime.judge(event))  # type: ignore[arg-type]
+        assert not event.acked
+    assert len(producer.sent) == published  # type: ignore[attr-defined]
