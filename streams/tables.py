@@ -37,8 +37,7 @@ class PartitionChangelog(MutableMapping[str, bytes]):
 
     def __init__(self, table: Table[str, bytes], partition: int, producer: OutputProducer) -> None:
         self._store: StoreT[str, bytes] = table.data
-        changelog = table.changelog_topic
-        self._topic = changelog.get_topic_name()
+        self._topic = table.changelog_topic.get_topic_name()
         self._key_bytes = partial(table.app.serializers.dumps_key, table.key_type, serializer=table.key_serializer)
         self._partition = partition
         self._producer = producer
