@@ -85,7 +85,8 @@ def start_embedded_broker(log: Path, timeout_s: float = 30.0) -> EmbeddedBroker:
         if process.poll() is not None:
             raise BrokerUnavailable(f"tansu exited with {process.returncode}: see {log}")
         try:
-            if AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=1).brokers:
+            # log_level 0: "connection refused" while Tansu starts is expected, not news for the user
+            if AdminClient({"bootstrap.servers": broker.bootstrap, "log_level": 0}).list_topics(timeout=1).brokers:
                 return broker
         except KafkaException:
             time.sleep(0.2)

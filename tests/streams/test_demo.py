@@ -49,6 +49,7 @@ def test_demo_prints_the_story_within_seconds_and_stops_on_ctrl_c() -> None:
         printed = read_until(demo, " Create ", timeout_s=60)
         first_finding_s = time.monotonic() - started
         assert " Create " in printed, printed
+        assert "rdkafka" not in printed, "librdkafka's connection noise reached the terminal"
         assert first_finding_s < 60
         assert re.search(r"broker .*127\.0\.0\.1:\d+", printed)
         assert "audit.cloudtrail" in printed
