@@ -48,12 +48,12 @@ class OffsetContinuity:
         """`committed` is the partition's committed offset, read when it has no expected offset yet (None: any
         first offset is accepted). Returns the step and the offset that was expected."""
         expected = self._next.get(partition, committed)
-        if expected is not None and offset < expected:
+        if expected is None:
+            expected = offset
+        if offset < expected:
             return Step.SKIP, expected
         self._next[partition] = offset + 1
-        return (Step.PROCESS if expected is None or offset == expected else Step.GAP), (
-            offset if expected is None else expected
-        )
+        return (Step.PROCESS if offset == expected else Step.GAP), expected
 
     def forget(self, partitions: Iterable[Hashable]) -> None:
         """Revoked partitions: when assigned again, they start from their committed offsets."""

