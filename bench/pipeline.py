@@ -26,10 +26,10 @@ from detectors.base import KeyKind
 from detectors.catalog import build_detectors
 from models.config import OpswardenConfig
 from streams.engines import IdleClock, PartitionedEngines
+from streams.processes import tune_gc
 from streams.processing import Ingestor, Publisher, SharedState, apply_authorization
 from streams.routing import decode_message
 from streams.settings import Settings
-from streams.worker_command import tune_gc
 
 PARTITIONS = 4
 

@@ -83,6 +83,8 @@ class JudgeState:
     open_findings: list[tuple[str, ChangeEvent]] = field(default_factory=list)  # (verdict, change)
     seen: dict[str, datetime] = field(default_factory=dict)
     last_seen: datetime | None = None
+    #: The JSON of each change held, by event id, made once: a busy principal's state is written every second.
+    encoded: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -170,13 +172,20 @@ class AuthorizationJudge(Detector[JudgeState]):
         return sum(len(state.pending) for state in store.values())
 
     def encode_state(self, state: JudgeState) -> bytes:
+        made, state.encoded = state.encoded, {}
+
+        def change_json(change: ChangeEvent) -> orjson.Fragment:
+            data = made.get(change.event_id) or change.model_dump_json(by_alias=True).encode()
+            state.encoded[change.event_id] = data
+            return orjson.Fragment(data)
+
         return orjson.dumps(
             {
-                "pending": [c.model_dump(mode="json", by_alias=True) for c in state.pending],
+                "pending": [change_json(c) for c in state.pending],
                 "declarations": [d.__dict__ for d in state.declarations],
                 "credential_runs": state.credential_runs,
                 "run_ends": state.run_ends,
-                "open": [[verdict, c.model_dump(mode="json")] for verdict, c in state.open_findings],
+                "open": [[verdict, change_json(c)] for verdict, c in state.open_findings],
                 "seen": state.seen,
                 "last_seen": state.last_seen,
             }
@@ -235,7 +244,12 @@ class AuthorizationJudge(Detector[JudgeState]):
         horizon = watermark - self.settings.grace - self.settings.declaration_before
         state.declarations = [d for d in state.declarations if d.time >= horizon]
         dedupe_before = watermark - self.settings.dedupe_horizon
-        state.seen = {k: t for k, t in state.seen.items() if t >= dedupe_before}
+        seen = state.seen
+        while seen:  # in arrival order, which is about event-time order: forget from the oldest on
+            oldest = next(iter(seen))
+            if seen[oldest] >= dedupe_before:
+                break
+            del seen[oldest]
         run_horizon = watermark - self.settings.retro_approval_limit
         ended = {run for run, end in state.run_ends.items() if end < run_horizon}
         state.run_ends = {run: end for run, end in state.run_ends.items() if run not in ended}

@@ -2,8 +2,9 @@
 
 Concurrency is 1: with more, faust-streaming can commit offsets past messages still in flight
 (faust-streaming issue 606). Each repartition message is already a batch of items. The input topics are
-read by the source reader (`streams.sources`), a task of the same app, not by agents: Faust's
-per-message path would be the bottleneck of a stage that keeps no state.
+read by the source reader (`streams.sources`), not by agents: Faust's per-message path would be the
+bottleneck of a stage that keeps no state. It runs in `ingest_processes` child processes
+(`streams.ingest_processes`), or with 0 as a task of the worker's own app.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from faust.types import StreamT
 
 from streams import metrics
 from streams.app import Runtime
+from streams.ingest_processes import IngestProcesses
 
 Agent = Callable[[StreamT[bytes]], Awaitable[None]]
 
@@ -46,5 +48,9 @@ def register_agents(runtime: Runtime) -> None:
 
     app.timer(runtime.settings.tick_interval_s)(tick)
     app.task(runtime.reader.run)
-    app.task(runtime.sources.run)
+    if runtime.settings.ingest_processes:
+        children = IngestProcesses(runtime.settings, runtime.config, runtime.settings.ingest_processes)
+        app.task(children.run)
+    else:
+        app.task(runtime.sources.run)
     app.on_partitions_revoked.connect(on_revoked)

@@ -122,11 +122,11 @@ class Runtime:
 
     async def judge(self, event: EventT[bytes]) -> None:
         """A repartitioned message: run its partition's engine and publish what it produced. When the state is
-        due to be written (every `persist_every_s`, and on ticks): wait until everything published so far is
-        delivered, write the state to the tables and their changelogs, wait until that is delivered too, then
-        ack every message whose items have all left the reorder buffer. In that order: a crash between the
-        steps re-issues outputs, never loses them (state that claims a finding never sent would). Not
-        waiting for the broker on every message keeps a round trip out of each small batch's latency.
+        due to be written (every `persist_every_s`; ticks keep a quiet partition asking): wait until all that
+        was published is delivered, write the state to the tables and their changelogs, wait until that is
+        delivered too, then ack every message whose items have all left the reorder buffer. In that order: a
+        crash between the steps re-issues outputs, never loses them (state that claims a finding never sent
+        would). Not waiting for the broker on every message keeps a round trip out of each small batch's latency.
 
         A rebalance may revoke the partition while this waits for the broker: its engine is then dropped and
         Faust reads the partition again from the committed offset, so nothing is written or acked here (an
@@ -217,16 +217,62 @@ def _where(message: SourceMessage) -> tuple[str, int, int]:
     return message.topic, message.partition, message.offset
 
 
+def repartition_topics(settings: Settings) -> dict[KeyKind, str]:
+    return {KeyKind.PRINCIPAL: settings.topics.name("by_principal"), KeyKind.TARGET: settings.topics.name("by_target")}
+
+
+def build_publisher(settings: Settings) -> Publisher:
+    topics = settings.topics
+    return Publisher(
+        OutputProducer(settings), topics.name("findings"), topics.name("ledger"), topics.name("deadletter")
+    )
+
+
+def build_source_reader(
+    settings: Settings, config: OpswardenConfig, publisher: Publisher, detectors: list[Detector[Any]]
+) -> SourceReader:
+    """The input stage: the source reader and its handlers, in the worker's own loop or an ingest process."""
+    topics = settings.topics
+    by_kind = {kind: [d for d in detectors if d.key_kind is kind] for kind in KeyKind}
+    routes = repartition_topics(settings)
+    ingestor = Ingestor(
+        config, by_kind, routes, settings.partitions, topics.sources(), publisher, settings.tick_interval_s / 2
+    )
+    handlers: dict[str, InputHandler] = {
+        **dict.fromkeys(topics.sources(), ingestor),
+        topics.name("authorizations"): AuthorizationIngestor(
+            config, routes[KeyKind.PRINCIPAL], settings.partitions, publisher
+        ),
+        topics.name("registry"): RegistryIngestor(config.limits, publisher),
+    }
+    return SourceReader(
+        lambda: AIOKafkaConsumer(
+            group_id=f"{settings.app_id}-ingest",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.batch_max,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+            session_timeout_ms=int(settings.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(settings.heartbeat_interval_s * 1000),
+            rebalance_timeout_ms=int(settings.rebalance_timeout_s * 1000),
+            **settings.aiokafka_config(),
+        ),
+        handlers,
+        publisher.producer,
+        settings.batch_max,
+        settings.batch_within_s,
+    )
+
+
 def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[Detector[Any]] | None = None) -> Runtime:
     """The app, its tables and the runtime objects; agents are attached by `streams.agents.register_agents`."""
     app = create_faust_app(settings)
     topics = settings.topics
     detectors = build_detectors(config) if detectors is None else detectors
     by_kind = {kind: [d for d in detectors if d.key_kind is kind] for kind in KeyKind}
-    routes = {KeyKind.PRINCIPAL: topics.name("by_principal"), KeyKind.TARGET: topics.name("by_target")}
-    publisher = Publisher(
-        OutputProducer(settings), topics.name("findings"), topics.name("ledger"), topics.name("deadletter")
-    )
+    routes = repartition_topics(settings)
+    publisher = build_publisher(settings)
     shared = SharedState()
     clock = IdleClock(settings.idle_after_s, settings.idle_clock_rate, settings.tick_interval_s)
     reorder_window = timedelta(seconds=settings.reorder_window_s)
@@ -274,34 +320,7 @@ def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[D
             topics.name("registry"): lambda message: apply_workflows(shared, message, config.limits),
         },
     )
-    ingestor = Ingestor(
-        config, by_kind, routes, settings.partitions, topics.sources(), publisher, settings.tick_interval_s / 2
-    )
-    handlers: dict[str, InputHandler] = {
-        **dict.fromkeys(topics.sources(), ingestor),
-        topics.name("authorizations"): AuthorizationIngestor(
-            config, routes[KeyKind.PRINCIPAL], settings.partitions, publisher
-        ),
-        topics.name("registry"): RegistryIngestor(config.limits, publisher),
-    }
-    sources = SourceReader(
-        lambda: AIOKafkaConsumer(
-            group_id=f"{settings.app_id}-ingest",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=settings.batch_max,
-            max_partition_fetch_bytes=16 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-            session_timeout_ms=int(settings.session_timeout_s * 1000),
-            heartbeat_interval_ms=int(settings.heartbeat_interval_s * 1000),
-            rebalance_timeout_ms=int(settings.rebalance_timeout_s * 1000),
-            **settings.aiokafka_config(),
-        ),
-        handlers,
-        publisher.producer,
-        settings.batch_max,
-        settings.batch_within_s,
-    )
+    sources = build_source_reader(settings, config, publisher, detectors)
     return Runtime(
         settings=settings,
         config=config,

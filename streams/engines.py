@@ -5,8 +5,8 @@ in a reorder buffer until the partition has seen an event `reorder_window` newer
 window (several source partitions and topics feed one key) gives the same findings as `replay`, which
 runs in event-time order. Buffered items live in memory only; the agent acks a message once all its items
 have left the buffer and the state they changed is in the tables, so after a crash they are read again
-from Kafka (at-least-once). State is written at most every `persist_every_s` (and on every tick): a key
-updated a thousand times a second is written once, not a thousand times.
+from Kafka (at-least-once). State is written at most every `persist_every_s` (ticks ask for it on a quiet
+partition): a key updated a thousand times a second is written once, not a thousand times.
 
 A quiet partition moves on processing time: after `idle_after_s` without events, its reorder horizon (and
 the watermark, which trails it by the allowed lateness) advances by `rate` times the wall-clock time since
@@ -36,6 +36,9 @@ from streams.tables import TableStore
 
 #: Bounds the idle shift (~1,000 years) so a fast idle clock cannot overflow datetime.
 MAX_SHIFT_S = 3.2e10
+
+#: Keys a partition engine remembers the owner of.
+OWNS_REMEMBERED = 100_000
 
 #: One partition's view of a table: on a worker, a `streams.tables.PartitionChangelog`.
 PartitionView = Callable[[MutableMapping[str, bytes], int], MutableMapping[str, bytes]]
@@ -192,8 +195,16 @@ class PartitionedEngines:
         return found
 
     def _restore(self, partition: int) -> PartitionEngine:
+        owned: dict[str, bool] = {}
+
         def owns(key: str) -> bool:
-            return route(key, self.partitions) == partition
+            """Asked for every key of every item, by every detector: remembered rather than hashed each time."""
+            found = owned.get(key)
+            if found is None:
+                if len(owned) >= OWNS_REMEMBERED:
+                    owned.clear()
+                found = owned[key] = route(key, self.partitions) == partition
+            return found
 
         detectors = [restrict(detector, owns) for detector in self.detectors]
         stores = {d.name: TableStore(self.view(self.tables[d.name], partition), d, owns) for d in detectors}
@@ -243,7 +254,7 @@ class PartitionedEngines:
             self._process(engine, item, out, failures)
         if shift and horizon is not None:
             self._advance(engine, horizon - self.config.allowed_lateness, out)
-        persist_due = message.tick_sent is not None or now - holder.persisted_at >= self.persist_every_s
+        persist_due = now - holder.persisted_at >= self.persist_every_s
         return Handled(out, failures, held_until, horizon, persist_due)
 
     def persist(self, partition: int) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter as TallyCounter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -34,6 +34,7 @@ from prometheus_client import (
     start_http_server,
 )
 from prometheus_client.gc_collector import GCCollector
+from prometheus_client.metrics_core import Metric
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
@@ -175,6 +176,11 @@ GAPS = Counter(
     "opswarden_repartition_gap_messages",
     "Repartition messages the engines never read (holes in a partition's offsets): their items were lost.",
     ["topic"],
+    registry=REGISTRY,
+)
+INGEST_RESTARTS = Counter(
+    "opswarden_ingest_process_restarts",
+    "Input-stage processes (`OPSWARDEN_INGEST_PROCESSES`) that exited unexpectedly and were started again.",
     registry=REGISTRY,
 )
 BUILD_INFO = Info(
@@ -320,6 +326,10 @@ def record_gap(topic: str, skipped: int) -> None:
     GAPS.labels(topic).inc(skipped)
 
 
+def record_ingest_restart() -> None:
+    INGEST_RESTARTS.inc()
+
+
 def record_rebalance() -> None:
     """Count a rebalance and forget the lag and engines of partitions this worker may no longer own.
 
@@ -396,10 +406,82 @@ def install_faust_sensors(app: AppT) -> None:
     app.monitor = LagRecordingMonitor(metrics=_faust_metrics())
 
 
+#: One relayed sample: family name, family type, sample name, sorted labels, value.
+RelayedSample = tuple[str, str, str, tuple[tuple[str, str], ...], float]
+_RELAYED_TYPES = ("counter", "gauge", "histogram")
+_KEPT_AFTER_EXIT = ("counter", "histogram")
+
+
+def relay_snapshot(registry: CollectorRegistry = REGISTRY) -> list[RelayedSample]:
+    """This process's opswarden series, for the worker process that serves them (`MergedRegistry`)."""
+    return [
+        (family.name, family.type, sample.name, tuple(sorted(sample.labels.items())), sample.value)
+        for family in registry.collect()
+        if family.name.startswith("opswarden_") and family.type in _RELAYED_TYPES
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    ]
+
+
+class MergedRegistry:
+    """`REGISTRY` plus the series its worker's input-stage processes relay (`streams.ingest_processes`).
+
+    Each series is the sum over the processes, as Prometheus's own multiprocess mode sums them: counters and
+    histograms add up, and the per-partition gauges a process sets (consumer lag) belong to it alone. A process
+    that exits leaves its counters and histograms in the sum, so they never go back; its gauges go with it.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._live: dict[int, list[RelayedSample]] = {}
+        self._kept: list[RelayedSample] = []
+        self._lock = threading.Lock()
+
+    def update(self, process: int, samples: list[RelayedSample]) -> None:
+        with self._lock:
+            self._live[process] = samples
+
+    def retire(self, process: int) -> None:
+        with self._lock:
+            gone = self._live.pop(process, [])
+            self._kept = _summed([*self._kept, *(sample for sample in gone if sample[1] in _KEPT_AFTER_EXIT)])
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            relayed = _summed([*self._kept, *(sample for samples in self._live.values() for sample in samples)])
+        added: dict[str, list[RelayedSample]] = {}
+        for sample in relayed:
+            added.setdefault(sample[0], []).append(sample)
+        for metric in self.registry.collect():
+            extra = added.get(metric.name)
+            if not extra:
+                yield metric
+                continue
+            values = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in metric.samples}
+            for _family, _kind, name, labels, value in extra:
+                values[name, labels] = values.get((name, labels), 0.0) + value
+            merged = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+            for (name, labels), value in values.items():
+                merged.add_sample(name, dict(labels), value)
+            yield merged
+
+
+def _summed(samples: list[RelayedSample]) -> list[RelayedSample]:
+    """One sample per series, in first-seen order (a histogram's buckets stay together)."""
+    totals: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], float] = {}
+    for family, kind, name, labels, value in samples:
+        totals[family, kind, name, labels] = totals.get((family, kind, name, labels), 0.0) + value
+    return [(*key, value) for key, value in totals.items()]
+
+
+#: What a worker serves: its own series and its input-stage processes'.
+SERVED = MergedRegistry(REGISTRY)
+
+
 def serve_metrics(port: int, host: str) -> WSGIServer:
-    """Serve `REGISTRY` at http://host:port/metrics from a daemon thread (the port: `Settings.metrics_port`).
+    """Serve `SERVED` at http://host:port/metrics from a daemon thread (the port: `Settings.metrics_port`).
 
     Port 0 picks a free port: read it back from `server.server_port`. Stop with `shutdown()` then `server_close()`.
     """
-    server, _thread = start_http_server(port, addr=host, registry=REGISTRY)
+    server, _thread = start_http_server(port, addr=host, registry=SERVED)
     return server

@@ -71,9 +71,12 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".opswarden-data")
     metrics_port: int = 9464
 
+    #: Processes that parse and route input beside the worker's event loop (`streams.ingest_processes`); each
+    #: takes a core when it is busy. 0 runs the input stage in the worker's own loop, sharing its core.
+    ingest_processes: int = Field(default=1, ge=0)
     #: Largest batch of input messages parsed at once, and how long a batch may wait to fill.
     batch_max: int = Field(default=2000, gt=0)
-    batch_within_s: float = Field(default=0.02, gt=0)
+    batch_within_s: float = Field(default=0.05, gt=0)
     #: Event-time disorder absorbed before detectors see items (they then run in event-time order, as replay does).
     reorder_window_s: float = Field(default=60.0, ge=0)
     #: How often a partition's changed detector states are written to their tables (and acks released).

@@ -61,6 +61,7 @@ class SourceReader:
         self._handlers = handlers
         self._producer = producer
         self._batch_max = batch_max
+        self._within_s = batch_within_s
         self._wait_ms = max(1, int(batch_within_s * 1000))
         self._in_flight = asyncio.Lock()
 
@@ -73,9 +74,22 @@ class SourceReader:
                 batches = await consumer.getmany(timeout_ms=self._wait_ms, max_records=self._batch_max)
                 if batches:
                     async with self._in_flight:
+                        await self._fill(consumer, batches)
                         await self._process(consumer, batches)
         finally:
             await consumer.stop()
+
+    async def _fill(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Top a batch up for `batch_within_s` after its first records: under a steady trickle, every batch
+        costs a commit and a repartition message per engine partition, so ten records a batch cost the engines
+        and the broker several times what a hundred do."""
+        deadline = time.monotonic() + self._within_s
+        count = sum(len(records) for records in batches.values())
+        while count < self._batch_max and (left := deadline - time.monotonic()) > 0:
+            more = await consumer.getmany(timeout_ms=max(1, int(left * 1000)), max_records=self._batch_max - count)
+            for tp, records in more.items():
+                batches.setdefault(tp, []).extend(records)
+                count += len(records)
 
     async def _process(
         self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[ConsumerRecord]]

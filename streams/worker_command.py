@@ -6,7 +6,6 @@ even when the app disables it, so `--without-web` is added unless `--with-web` i
 
 from __future__ import annotations
 
-import gc
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -20,20 +19,9 @@ from streams.agents import register_agents
 from streams.app import Runtime, build_runtime
 from streams.config_loader import load_config_file
 from streams.outputs import OutputProducer
+from streams.processes import tune_gc
 from streams.processing import workflow_message
 from streams.settings import Settings
-
-#: Collector thresholds for a worker: its heap holds many long-lived objects (detector state, buffers) and
-#: makes few reference cycles, so Python's default (a young collection every 700 allocations) spent about a
-#: fifth of the worker's time collecting (`python -m bench.pipeline`); with these it is about a twentieth.
-GC_THRESHOLDS = (50_000, 20, 100)
-
-
-def tune_gc() -> None:
-    """Collect rarely, and never scan what was loaded at start (modules, config) again."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def seed_registry(settings: Settings, path: Path) -> int:

@@ -11,6 +11,8 @@ from typing import Any
 import faust
 import pytest
 from faust.types import TP
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from detectors import anomaly, creep, judge, loops
 from detectors.base import Detector, KeyKind, LedgerEntry, Outputs
@@ -268,3 +270,64 @@ def test_every_metric_is_documented_and_every_documented_metric_exists() -> None
         if family.name.startswith("opswarden_") and not family.name.startswith(metrics.FAUST_METRICS_PREFIX)
     }
     assert documented == defined
+
+
+def _ingest_like_metrics(registry: CollectorRegistry) -> tuple[Counter, Gauge, Histogram]:
+    return (
+        Counter("opswarden_test_consumed", "Consumed.", ["source"], registry=registry),
+        Gauge("opswarden_test_lag_messages", "Lag.", ["partition"], registry=registry),
+        Histogram("opswarden_test_batch_seconds", "Batches.", buckets=(1.0, 2.0), registry=registry),
+    )
+
+
+def _served(merged: metrics.MergedRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The exposition a scrape gets, parsed back: it must parse, one family per name."""
+    families = list(text_string_to_metric_families(generate_latest(merged).decode()))  # type: ignore[arg-type]
+    names = [family.name for family in families]
+    assert len(names) == len(set(names))
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in families
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
+
+
+def test_served_series_sum_the_ingest_processes_and_a_gone_process_keeps_only_its_counters() -> None:
+    worker = CollectorRegistry()
+    consumed, _, _ = _ingest_like_metrics(worker)
+    consumed.labels("cloudtrail").inc(2)
+    child = CollectorRegistry()
+    child_consumed, child_lag, child_batches = _ingest_like_metrics(child)
+    child_consumed.labels("cloudtrail").inc(3)
+    child_consumed.labels("k8s").inc()
+    child_lag.labels("0").set(7)
+    child_batches.observe(1.5)
+    merged = metrics.MergedRegistry(worker)
+
+    merged.update(101, metrics.relay_snapshot(child))
+    served = _served(merged)
+    assert served["opswarden_test_consumed_total", (("source", "cloudtrail"),)] == 5
+    assert served["opswarden_test_consumed_total", (("source", "k8s"),)] == 1
+    assert served["opswarden_test_lag_messages", (("partition", "0"),)] == 7
+    assert served["opswarden_test_batch_seconds_bucket", (("le", "1.0"),)] == 0
+    assert served["opswarden_test_batch_seconds_bucket", (("le", "2.0"),)] == 1
+    assert served["opswarden_test_batch_seconds_count", ()] == 1
+
+    merged.retire(101)  # the child exited: a new one starts from zero
+    restarted = CollectorRegistry()
+    again_consumed, _, _ = _ingest_like_metrics(restarted)
+    again_consumed.labels("cloudtrail").inc(4)
+    merged.update(102, metrics.relay_snapshot(restarted))
+    served = _served(merged)
+    assert served["opswarden_test_consumed_total", (("source", "cloudtrail"),)] == 2 + 3 + 4
+    assert served["opswarden_test_batch_seconds_count", ()] == 1
+    assert ("opswarden_test_lag_messages", (("partition", "0"),)) not in served
+    assert worker.get_sample_value("opswarden_test_consumed_total", {"source": "cloudtrail"}) == 2  # not moved
+
+
+def test_a_child_relays_only_opswarden_series() -> None:
+    snapshot = metrics.relay_snapshot()
+    assert snapshot
+    assert all(family.startswith("opswarden_") for family, *_ in snapshot)
+    assert not any(name.endswith("_created") for _family, _kind, name, _labels, _value in snapshot)

@@ -8,6 +8,7 @@ A worker also dies with the test process, so a killed test run cannot leave one 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -46,6 +47,24 @@ Produced = tuple[str, str | None, bytes]
 def _die_with_parent() -> None:
     """Runs in the forked child: have Linux kill the worker if the test process dies without stopping it."""
     ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started (its ingest processes and multiprocessing's resource tracker)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is a live process (not gone, not a zombie waiting to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
 
 
 @dataclass
