@@ -159,8 +159,12 @@ class AuthorizationJudge(Detector[JudgeState]):
         return JudgeState()
 
     def deadline(self, state: JudgeState) -> datetime | None:
-        times = [change.event_time + self.settings.grace for change in state.pending]
-        times += [change.event_time + self.settings.retro_approval_limit for _, change in state.open_findings]
+        times = []
+        if state.pending:
+            times.append(min(change.event_time for change in state.pending) + self.settings.grace)
+        if state.open_findings:
+            oldest = min(change.event_time for _, change in state.open_findings)
+            times.append(oldest + self.settings.retro_approval_limit)
         return min(times) if times else None
 
     def last_seen(self, state: JudgeState) -> datetime | None:
@@ -230,12 +234,15 @@ class AuthorizationJudge(Detector[JudgeState]):
 
     def on_watermark(self, key: str, state: JudgeState, watermark: datetime, ctx: DetectionContext) -> Outputs:
         out = Outputs()
-        due = [c for c in state.pending if c.event_time + self.settings.grace <= watermark]
-        state.pending = [c for c in state.pending if c.event_time + self.settings.grace > watermark]
+        graced = watermark - self.settings.grace  # changes at or before this have had their grace period
+        due = [c for c in state.pending if c.event_time <= graced]
+        if due:
+            state.pending = [c for c in state.pending if c.event_time > graced]
         for change in sorted(due, key=lambda c: (c.event_time, c.event_id)):
             out.extend(self.judge(change, state, ctx))
-        limit = self.settings.retro_approval_limit
-        state.open_findings = [(u, c) for u, c in state.open_findings if c.event_time + limit > watermark]
+        closed = watermark - self.settings.retro_approval_limit
+        if state.open_findings:
+            state.open_findings = [(u, c) for u, c in state.open_findings if c.event_time > closed]
         self._prune(state, watermark)
         return out
 
