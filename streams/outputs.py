@@ -29,7 +29,7 @@ class OutputProducer:
         conf: dict[str, Any] = settings.confluent_config() | {
             "acks": "all",
             "enable.idempotence": False,
-            "linger.ms": 2,
+            "linger.ms": 5,
             "batch.num.messages": 10000,
             "queue.buffering.max.messages": 1_000_000,
             "message.max.bytes": 32 * 1024 * 1024,
