@@ -226,6 +226,10 @@ def test_worker_killed_mid_stream_is_replaced_without_losing_findings(stream: St
     assert not [pid for pid in children if running(pid)], "the killed worker's processes outlived it"
 
 
+def ingest_processes(worker: int) -> list[int]:
+    return [pid for pid in child_pids(worker) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+
+
 def test_an_ingest_process_that_dies_is_started_again_without_losing_findings(stream: StreamUnderTest) -> None:
     messages = flowing_scenario(stream)
     expected = replayed(stream, messages)
@@ -234,7 +238,7 @@ def test_an_ingest_process_that_dies_is_started_again_without_losing_findings(st
     feeder = threading.Thread(target=stream.produce, args=(messages,), kwargs={"per_second": 800})
     feeder.start()
     stream.read(stream.settings.topics.name("findings"), lambda got: len(got) >= 20, timeout_s=60)
-    ingest = [pid for pid in child_pids(worker.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+    ingest = ingest_processes(worker.pid)
     assert len(ingest) == 2, ingest
     os.kill(ingest[0], signal.SIGKILL)
     assert feeder.is_alive(), "input finished before the kill: the test did not kill mid-stream"
@@ -288,7 +292,8 @@ def test_bad_input_in_every_topic_goes_to_dead_letters_and_the_worker_goes_on(st
     bad = [(topic, kind, value) for topic in inputs for kind, value in BAD_INPUTS.items()]
     good = scenario_messages(demo_scenario(7), topics)
     expected = replayed(stream, good)
-    worker = stream.start_worker(**WHOLE_INPUT)
+    in_worker = {"OPSWARDEN_INGEST_PROCESSES": "0"}  # input parsed in the worker's own loop; the others use a child
+    worker = stream.start_worker(**WHOLE_INPUT, **in_worker)
     stream.produce([(topic, kind, value) for topic, kind, value in bad])
     stream.produce(good)
     dead = stream.read(topics.name("deadletter"), lambda got: len(got) >= len(bad), timeout_s=90)
@@ -307,6 +312,7 @@ def test_bad_input_in_every_topic_goes_to_dead_letters_and_the_worker_goes_on(st
     observed = stream.findings({finding_id(f) for f in expected}, timeout_s=60)
     assert_same_findings(observed, expected)
     assert worker.poll() is None, "the worker died"
+    assert not ingest_processes(worker.pid)
 
 
 def test_new_repartition_partitions_start_committed_past_a_marker(kafka_bootstrap: str) -> None:
