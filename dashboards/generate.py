@@ -357,6 +357,13 @@ def operator_dashboard() -> dash.Dashboard:
             )
         )
         .with_panel(
+            stacked_bars(
+                "Input-stage restarts",
+                "Input-stage processes that exited and were started again, per interval, by worker.",
+                query(increase("opswarden_ingest_process_restarts_total", "instance"), "{{instance}}"),
+            )
+        )
+        .with_panel(
             single_stat(
                 "Workers up",
                 "Workers Prometheus scrapes successfully.",
