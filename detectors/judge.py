@@ -83,7 +83,7 @@ class JudgeState:
     open_findings: list[tuple[str, ChangeEvent]] = field(default_factory=list)  # (verdict, change)
     seen: dict[str, datetime] = field(default_factory=dict)
     last_seen: datetime | None = None
-    #: The JSON of each change held, by event id, made once: a busy principal's state is written every second.
+    #: The JSON of each change held, by event id, made once: a busy principal's state is written at every write.
     encoded: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -61,7 +61,8 @@ async def _read_sources(settings: Settings, config: OpswardenConfig, relay: Conn
     finally:
         relaying.cancel()
         publisher.producer.close()
-        relay.send(metrics.relay_snapshot())
+        with contextlib.suppress(OSError):  # the worker may be gone already
+            relay.send(metrics.relay_snapshot())
 
 
 async def _relay_metrics(relay: Connection) -> None:
@@ -73,6 +74,7 @@ async def _relay_metrics(relay: Connection) -> None:
 @dataclass
 class Child:
     process: BaseProcess
+    pid: int
     relay: Connection
     started: float
 
@@ -108,7 +110,8 @@ class IngestProcesses:
         )
         process.start()
         sender.close()  # the child holds the other end: the pipe reports EOF when the child is gone
-        self.children[slot] = Child(process, receiver, time.monotonic())
+        assert process.pid is not None  # set by start()
+        self.children[slot] = Child(process, process.pid, receiver, time.monotonic())
 
     def check(self) -> None:
         """Take the children's metrics; start again any child that exited (its counters stay counted)."""
@@ -116,8 +119,7 @@ class IngestProcesses:
             self._drain(child)
             if child.process.is_alive():
                 continue
-            if child.process.pid is not None:
-                metrics.SERVED.retire(child.process.pid)
+            metrics.SERVED.retire(child.pid)
             if time.monotonic() - child.started < RESTART_AFTER_S:
                 continue
             log.error("ingest process %s exited with %s; starting it again", child.process.name, child.process.exitcode)
@@ -129,12 +131,11 @@ class IngestProcesses:
     def _drain(child: Child) -> None:
         with contextlib.suppress(EOFError, OSError):
             while child.relay.poll():
-                snapshot = child.relay.recv()
-                if child.process.pid is not None:
-                    metrics.SERVED.update(child.process.pid, snapshot)
+                metrics.SERVED.update(child.pid, child.relay.recv())
 
     def stop(self) -> None:
-        """SIGTERM every child (each finishes its batch and leaves the group), then wait; kill what lingers."""
+        """SIGTERM every child (each leaves its group; a batch not yet committed is read again), then wait;
+        kill what lingers."""
         for child in self.children.values():
             if child.process.is_alive():
                 child.process.terminate()
@@ -145,7 +146,6 @@ class IngestProcesses:
                 child.process.kill()
                 child.process.join()
             self._drain(child)
-            if child.process.pid is not None:
-                metrics.SERVED.retire(child.process.pid)
+            metrics.SERVED.retire(child.pid)
             child.relay.close()
         self.children.clear()
