@@ -22,9 +22,9 @@ from typing import Any
 import orjson
 
 from bench.stream_throughput import AUTHORIZATION, messages
-from detectors.base import KeyKind
 from detectors.catalog import build_detectors
 from models.config import OpswardenConfig
+from streams.app import by_key_kind, repartition_topics
 from streams.engines import IdleClock, PartitionedEngines
 from streams.processes import tune_gc
 from streams.processing import Ingestor, Publisher, SharedState, apply_authorization
@@ -68,8 +68,8 @@ def main() -> None:
     settings = Settings()
     topics = settings.topics
     detectors = build_detectors(config)
-    by_kind = {kind: [d for d in detectors if d.key_kind is kind] for kind in KeyKind}
-    routes = {KeyKind.PRINCIPAL: topics.name("by_principal"), KeyKind.TARGET: topics.name("by_target")}
+    by_kind = by_key_kind(detectors)
+    routes = repartition_topics(settings)
     producer = MemoryProducer()
     publisher = Publisher(producer, topics.name("findings"), topics.name("ledger"), topics.name("deadletter"))  # type: ignore[arg-type]
     shared = SharedState()

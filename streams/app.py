@@ -13,9 +13,10 @@ Topology (every name configurable, see `streams.settings.TopicNames`):
                                                                           └─ opswarden.findings, opswarden.ledger
     anything that fails ─────────────────────────────────────────────────────── opswarden.deadletter
 
-The source reader (`streams.sources`) is a task of the Faust app with a consumer group of its own
-(`<app id>-ingest`): the input stage is stateless and Faust's per-message path would be its bottleneck.
-The engine stage, which owns state, runs as Faust agents over tables.
+The source reader (`streams.sources`) has a consumer group of its own (`<app id>-ingest`): the input stage
+is stateless and Faust's per-message path would be its bottleneck. It runs in the worker's input-stage
+processes (`streams.ingest_processes`), or as a task of the Faust app when there are none. The engine
+stage, which owns state, runs as Faust agents over tables.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from streams.processing import (
 )
 from streams.routing import decode_message, encode_item, tick_message
 from streams.settings import Settings
-from streams.sources import InputHandler, SourceReader
+from streams.sources import InputHandler, SourceReader, milliseconds
 from streams.tables import GlobalReader, PartitionChangelog
 
 log = logging.getLogger(__name__)
@@ -219,6 +220,10 @@ def _where(message: SourceMessage) -> tuple[str, int, int]:
     return message.topic, message.partition, message.offset
 
 
+def by_key_kind(detectors: list[Detector[Any]]) -> dict[KeyKind, list[Detector[Any]]]:
+    return {kind: [d for d in detectors if d.key_kind is kind] for kind in KeyKind}
+
+
 def repartition_topics(settings: Settings) -> dict[KeyKind, str]:
     return {KeyKind.PRINCIPAL: settings.topics.name("by_principal"), KeyKind.TARGET: settings.topics.name("by_target")}
 
@@ -235,7 +240,7 @@ def build_source_reader(
 ) -> SourceReader:
     """The input stage: the source reader and its handlers, in the worker's own loop or an ingest process."""
     topics = settings.topics
-    by_kind = {kind: [d for d in detectors if d.key_kind is kind] for kind in KeyKind}
+    by_kind = by_key_kind(detectors)
     routes = repartition_topics(settings)
     ingestor = Ingestor(
         config, by_kind, routes, settings.partitions, topics.sources(), publisher, settings.tick_interval_s / 2
@@ -258,7 +263,7 @@ def build_source_reader(
             # The broker holds a fetch until a batch's worth is there (or the batch window ends), rather
             # than answer each produce with a fetch of its own: under a trickle that was most of its work.
             fetch_min_bytes=SOURCE_FETCH_MIN_BYTES,
-            fetch_max_wait_ms=max(1, int(settings.batch_within_s * 1000)),
+            fetch_max_wait_ms=milliseconds(settings.batch_within_s),
             session_timeout_ms=int(settings.session_timeout_s * 1000),
             heartbeat_interval_ms=int(settings.heartbeat_interval_s * 1000),
             rebalance_timeout_ms=int(settings.rebalance_timeout_s * 1000),
@@ -276,7 +281,7 @@ def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[D
     app = create_faust_app(settings)
     topics = settings.topics
     detectors = build_detectors(config) if detectors is None else detectors
-    by_kind = {kind: [d for d in detectors if d.key_kind is kind] for kind in KeyKind}
+    by_kind = by_key_kind(detectors)
     routes = repartition_topics(settings)
     publisher = build_publisher(settings)
     shared = SharedState()

@@ -1,4 +1,4 @@
-"""Offset continuity on the repartition topics: a hole means messages were skipped, so they are read again.
+"""Offset continuity on the repartition topics: a message read twice is skipped, a hole is reported.
 
 Our producer writes the repartition topics without transactions, so their offsets have no holes: after an
 assignment a partition's first message is at its committed offset, and each next one follows the last.
@@ -7,8 +7,8 @@ their committed offsets, then clears the stream buffers. Messages fetched during
 buffer that is then cleared, while the consumer's position has already moved past them. In the two-worker
 rebalance test that lost 14 messages on each partition that changed hands.
 
-A hole can still open if some other path drops messages: it is reported (a warning and the
-`opswarden_repartition_gaps` counter) and processing goes on, since nothing in Faust's consumer can be
+A hole can still open if some other path drops messages: it is reported (an error in the log and
+`opswarden_repartition_gap_messages_total`) and processing goes on, since nothing in Faust's consumer can be
 made to read the skipped offsets again (its fetch loop drops offsets below the last one it handed over).
 
 >>> continuity = OffsetContinuity()

@@ -62,7 +62,6 @@ class SourceReader:
         self._producer = producer
         self._batch_max = batch_max
         self._within_s = batch_within_s
-        self._wait_ms = max(1, int(batch_within_s * 1000))
         self._in_flight = asyncio.Lock()
 
     async def run(self) -> None:
@@ -71,7 +70,7 @@ class SourceReader:
         await consumer.start()
         try:
             while True:
-                batches = await consumer.getmany(timeout_ms=self._wait_ms, max_records=self._batch_max)
+                batches = await consumer.getmany(timeout_ms=milliseconds(self._within_s), max_records=self._batch_max)
                 if batches:
                     async with self._in_flight:
                         await self._fill(consumer, batches)
@@ -86,7 +85,7 @@ class SourceReader:
         deadline = time.monotonic() + self._within_s
         count = sum(len(records) for records in batches.values())
         while count < self._batch_max and (left := deadline - time.monotonic()) > 0:
-            more = await consumer.getmany(timeout_ms=max(1, int(left * 1000)), max_records=self._batch_max - count)
+            more = await consumer.getmany(timeout_ms=milliseconds(left), max_records=self._batch_max - count)
             for tp, records in more.items():
                 batches.setdefault(tp, []).extend(records)
                 count += len(records)
@@ -118,3 +117,8 @@ class SourceReader:
             end = consumer.highwater(tp)
             if end is not None:
                 metrics.record_consumer_lag(tp.topic, tp.partition, end - offset)
+
+
+def milliseconds(seconds: float) -> int:
+    """aiokafka's timeouts are whole milliseconds; 0 would not wait at all."""
+    return max(1, int(seconds * 1000))
