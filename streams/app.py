@@ -39,6 +39,7 @@ from streams import metrics
 from streams.continuity import KeptTopic, OffsetContinuity, Step
 from streams.deadletter import DeadLetter, from_exception
 from streams.engines import IdleClock, PartitionedEngines
+from streams.faust_transport import PromptFetchApp
 from streams.outputs import OutputProducer
 from streams.processing import (
     AuthorizationIngestor,
@@ -75,9 +76,11 @@ def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCr
 
 
 def create_faust_app(settings: Settings) -> faust.App:
-    """A Faust app tuned for batches: big polls and buffers, short group timings, no web server."""
-    return faust.App(
+    """A Faust app tuned for batches: big polls and buffers, short group timings, no web server, and fetches
+    answered within the batch window (`streams.faust_transport`)."""
+    return PromptFetchApp(
         settings.app_id,
+        fetch_max_wait_ms=milliseconds(settings.batch_within_s),
         broker=[f"kafka://{host.strip()}" for host in settings.bootstrap_servers.split(",")],
         broker_credentials=faust_credentials(settings),
         store=settings.store,
@@ -97,7 +100,7 @@ def create_faust_app(settings: Settings) -> faust.App:
         consumer_max_fetch_size=16 * 1024 * 1024,
         stream_buffer_maxsize=max(4096, 4 * settings.batch_max),
         broker_commit_every=10_000,
-        broker_commit_interval=1.0,
+        broker_commit_interval=settings.commit_interval_s,
         table_standby_replicas=0,
         stream_wait_empty=False,  # messages held in reorder buffers stay unacked; they are read again
     )
@@ -273,6 +276,7 @@ def build_source_reader(
         publisher.producer,
         settings.batch_max,
         settings.batch_within_s,
+        settings.commit_interval_s,
     )
 
 

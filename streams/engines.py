@@ -214,12 +214,16 @@ class PartitionedEngines:
         marks = orjson.loads(saved) if saved is not None else {}
         engine.context.watermark = _time(marks.get("watermark"))
         engine.max_event_time = _time(marks.get("max_event_time"))
+        now = time.monotonic()
         return PartitionEngine(
             engine,
             list(stores.values()),
             clocks,
             _time(marks.get("newest")),
-            time.monotonic(),
+            now,
+            # Partitions start their write cycles spread over one interval: a write holds the agent, and all of
+            # them at once held every partition's input for the sum.
+            persisted_at=now - self.persist_every_s * (1 - partition / self.partitions),
         )
 
     def revoke(self, partitions: Iterable[int]) -> None:

@@ -74,10 +74,13 @@ class Settings(BaseSettings):
     #: Processes that parse and route input beside the worker's event loop (`streams.ingest_processes`); each
     #: takes a core when it is busy. 0 runs the input stage in the worker's own loop, sharing its core.
     ingest_processes: int = Field(default=1, ge=0)
-    #: Largest batch of input messages parsed at once, and how long a batch may wait to fill (the broker holds
-    #: a source fetch as long, until about a hundred records are there).
+    #: Largest batch of input messages parsed at once, and how long the broker holds a source fetch for a
+    #: batch to gather (until about 64 KiB are there).
     batch_max: int = Field(default=2000, gt=0)
     batch_within_s: float = Field(default=0.02, gt=0)
+    #: How often consumed offsets are committed, by the source reader and by Faust; a crash reads again what
+    #: was consumed since the last commit (at-least-once).
+    commit_interval_s: float = Field(default=1.0, gt=0)
     #: Event-time disorder absorbed before detectors see items (they then run in event-time order, as replay does).
     reorder_window_s: float = Field(default=60.0, ge=0)
     #: How often a partition's changed detector states are written to their tables (and acks released). Each

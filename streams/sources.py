@@ -2,8 +2,8 @@
 
 Parsing and routing input is stateless, so it needs none of what Faust gives the engines (tables,
 changelogs, recovery), while Faust's per-message path (conductor, stream, event, ack bookkeeping) costs
-more than a bare aiokafka consumer's batch fetch several times over. Each batch is parsed, routed and
-delivered before its offsets are committed (at-least-once); on a rebalance the batch in flight finishes
+more than a bare aiokafka consumer's batch fetch several times over. Offsets are committed only after
+what was produced from them is delivered (at-least-once); on a rebalance the batch in flight finishes
 and commits before its partitions are given up, so a rebalance costs no duplicates.
 """
 
@@ -32,14 +32,16 @@ class InputHandler(Protocol):
     def ingest(self, messages: Iterable[SourceMessage]) -> None: ...
 
 
-class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no type hints
-    """Partitions are given up only between batches, so the batch in flight commits while it still can."""
+class _CommitBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no type hints
+    """Partitions are given up only between batches, after what was read from them is committed."""
 
-    def __init__(self, lock: asyncio.Lock) -> None:
-        self.lock = lock
+    def __init__(self, reader: SourceReader, consumer: AIOKafkaConsumer) -> None:
+        self.reader = reader
+        self.consumer = consumer
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        async with self.lock:
+        async with self.reader.in_flight:
+            await self.reader.commit(self.consumer)
             metrics.record_rebalance()
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
@@ -47,7 +49,13 @@ class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]  # aio
 
 
 class SourceReader:
-    """Reads `handlers`' topics in one consumer group; each batch goes to its topic's handler."""
+    """Reads `handlers`' topics in one consumer group; each batch goes to its topic's handler.
+
+    A batch is parsed and routed as soon as it is fetched, and the next fetched: offsets are committed every
+    `commit_every_s`, when input pauses, and before partitions are given up, each time after waiting for the
+    broker to acknowledge everything produced so far. Waiting for that round trip after every batch kept the
+    next batch in the fetch buffer, and was most of the input stage's latency under a steady trickle.
+    """
 
     def __init__(
         self,
@@ -56,63 +64,65 @@ class SourceReader:
         producer: OutputProducer,
         batch_max: int,
         batch_within_s: float,
+        commit_every_s: float,
     ) -> None:
         self._consumer = consumer
         self._handlers = handlers
         self._producer = producer
         self._batch_max = batch_max
         self._within_s = batch_within_s
-        self._in_flight = asyncio.Lock()
+        self._commit_every_s = commit_every_s
+        self.in_flight = asyncio.Lock()
+        self._first: dict[TopicPartition, int] = {}  # first offset read and not yet committed
+        self._next: dict[TopicPartition, int] = {}  # offset to commit: one past the last record read
+        self._committed_at = time.monotonic()
 
     async def run(self) -> None:
         consumer = self._consumer()
-        consumer.subscribe(list(self._handlers), listener=_FinishBatchFirst(self._in_flight))
+        consumer.subscribe(list(self._handlers), listener=_CommitBeforeRevoke(self, consumer))
         await consumer.start()
         try:
             while True:
                 batches = await consumer.getmany(timeout_ms=milliseconds(self._within_s), max_records=self._batch_max)
-                if batches:
-                    async with self._in_flight:
-                        await self._fill(consumer, batches)
-                        await self._process(consumer, batches)
+                async with self.in_flight:
+                    if batches:
+                        self._ingest(batches)
+                    if self._next and (not batches or time.monotonic() - self._committed_at >= self._commit_every_s):
+                        await self.commit(consumer)
         finally:
             await consumer.stop()
 
-    async def _fill(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        """Top a batch up for `batch_within_s` after its first records: under a steady trickle, every batch
-        costs a commit and a repartition message per engine partition, so ten records a batch cost the engines
-        and the broker several times what a hundred do."""
-        deadline = time.monotonic() + self._within_s
-        count = sum(len(records) for records in batches.values())
-        while count < self._batch_max and (left := deadline - time.monotonic()) > 0:
-            more = await consumer.getmany(timeout_ms=milliseconds(left), max_records=self._batch_max - count)
-            for tp, records in more.items():
-                batches.setdefault(tp, []).extend(records)
-                count += len(records)
-
-    async def _process(
-        self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[ConsumerRecord]]
-    ) -> None:
+    def _ingest(self, batches: Mapping[TopicPartition, list[ConsumerRecord]]) -> None:
         started = time.perf_counter()
         for tp, records in batches.items():
             self._handlers[tp.topic].ingest(records)
+            self._first.setdefault(tp, records[0].offset)
+            self._next[tp] = records[-1].offset + 1
+        elapsed = time.perf_counter() - started
+        for topic in {tp.topic for tp in batches}:
+            metrics.record_processing(topic, elapsed)
+
+    async def commit(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit what was read once everything it produced is acknowledged; if the broker refused any of
+        it, seek back and read it all again (at-least-once)."""
+        if not self._next:
+            return
+        offsets, self._next = self._next, {}
+        first, self._first = self._first, {}
+        self._committed_at = time.monotonic()
         try:
             await self._producer.delivered()
         except DeliveryFailed:
-            log.exception("outputs refused; reading the batch again in %.0f s", RETRY_PAUSE_S)
-            for tp, records in batches.items():
-                consumer.seek(tp, records[0].offset)
+            log.exception("outputs refused; reading the input since the last commit again in %.0f s", RETRY_PAUSE_S)
+            for tp, offset in first.items():
+                consumer.seek(tp, offset)
             await asyncio.sleep(RETRY_PAUSE_S)
             return
-        offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError, KafkaError) as exc:
-            log.warning("commit failed (%s); the batch will be read again", exc)  # at-least-once
+            log.warning("commit failed (%s); the input since the last commit will be read again", exc)
             return
-        elapsed = time.perf_counter() - started
-        for topic in {tp.topic for tp in offsets}:
-            metrics.record_processing(topic, elapsed)
         for tp, offset in offsets.items():
             end = consumer.highwater(tp)
             if end is not None:

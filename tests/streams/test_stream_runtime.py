@@ -171,6 +171,22 @@ def test_engine_state_is_written_back_to_its_table_and_restored() -> None:
     assert {n: sorted(s) for n, s in after.stores.items()} == {n: sorted(s) for n, s in before.stores.items()}
 
 
+def test_partitions_write_their_state_at_times_spread_over_one_interval() -> None:
+    config = OpswardenConfig()
+    detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
+    clock = IdleClock(idle_after_s=3600, rate=1, tick_interval_s=1)
+    every = 4.0
+    engines = PartitionedEngines(
+        config, detectors, {d.name: {} for d in detectors}, {}, PARTITIONS, SharedState(), clock, timedelta(0), every
+    )
+    tick = decode_message(tick_message(time.time()))
+    first_due = {p: engines.engine_for(p).persisted_at + every - time.monotonic() for p in range(PARTITIONS)}
+    assert engines.handle(0, tick).persist_due, "the first partition writes at once"
+    assert not any(engines.handle(p, tick).persist_due for p in range(1, PARTITIONS))
+    gaps = [first_due[p + 1] - first_due[p] for p in range(PARTITIONS - 1)]
+    assert all(gap == pytest.approx(every / PARTITIONS, abs=0.05) for gap in gaps)
+
+
 def test_dead_letter_keeps_the_bytes_and_says_why_and_where() -> None:
     rejections = [
         Rejection(reason=RejectReason.WRONG_SHAPE, detail="record is a int", index=0),
