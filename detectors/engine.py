@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,9 +67,14 @@ class Engine:
         *,
         context: DetectionContext | None = None,
         stores: dict[str, MutableMapping[str, Any]] | None = None,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
+        """`owns` limits the engine to some keys: a worker's engine serves one partition, and an item may carry
+        keys of several (a grant's grantor and grantee)."""
         self.config = config
         self.detectors = list(detectors)
+        self._by_name = {detector.name: detector for detector in self.detectors}
+        self._owns = owns
         self.context = context or DetectionContext(config=config)
         self.stores: dict[str, MutableMapping[str, Any]] = stores or {}
         for detector in self.detectors:
@@ -91,9 +96,11 @@ class Engine:
             self.context.authorizations.upsert(item)
             out.extend(self.revisit(item))
         moment = item_time(item)
+        owns = self._owns
         for detector in self.detectors:
             for key in detector.keys(item):
-                out.extend(self._step(detector, key, item))
+                if owns is None or owns(key):
+                    out.extend(self._step(detector, key, item))
         if moment is not None and (self.max_event_time is None or moment > self.max_event_time):
             self.max_event_time = moment
             out.extend(self.advance(moment - self.config.allowed_lateness))
@@ -126,7 +133,7 @@ class Engine:
     def _release(self, watermark: datetime) -> Outputs:
         """Run on_watermark for every key whose deadline is at or before `watermark`."""
         out = Outputs()
-        by_name = {d.name: d for d in self.detectors}
+        by_name = self._by_name
         while self._heap and self._heap[0][0] <= watermark:
             due, name, key = heapq.heappop(self._heap)
             if self._deadlines[name].get(key) != due:

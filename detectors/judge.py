@@ -16,6 +16,7 @@ A registry `ticketless_actions` entry authorizes without a record (`authorized_b
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -76,7 +77,7 @@ class Declaration:
 class JudgeState:
     """One principal's pending changes, recent declarations, runs, and findings open to retro-approval."""
 
-    pending: list[ChangeEvent] = field(default_factory=list)
+    pending: list[ChangeEvent] = field(default_factory=list)  # in judging order: event time, then id
     declarations: list[Declaration] = field(default_factory=list)
     credential_runs: dict[str, str] = field(default_factory=dict)
     run_ends: dict[str, datetime] = field(default_factory=dict)
@@ -108,6 +109,19 @@ class CandidateReview:
             "status_at_change": self.status.value if self.status else None,
             "reason": self.reason,
         }
+
+
+def _judging_order(change: ChangeEvent) -> tuple[datetime, str]:
+    return change.event_time, change.event_id
+
+
+def _hold(pending: list[ChangeEvent], change: ChangeEvent) -> None:
+    """Keep `pending` in judging order, so the due changes are a prefix and the deadline is the first's.
+    Changes mostly arrive in order (engines step items in event time), so this is nearly always an append."""
+    if not pending or _judging_order(pending[-1]) <= _judging_order(change):
+        pending.append(change)
+    else:
+        bisect.insort(pending, change, key=_judging_order)
 
 
 def _person(name: str | None) -> str | None:
@@ -161,7 +175,7 @@ class AuthorizationJudge(Detector[JudgeState]):
     def deadline(self, state: JudgeState) -> datetime | None:
         times = []
         if state.pending:
-            times.append(min(change.event_time for change in state.pending) + self.settings.grace)
+            times.append(state.pending[0].event_time + self.settings.grace)
         if state.open_findings:
             oldest = min(change.event_time for _, change in state.open_findings)
             times.append(oldest + self.settings.retro_approval_limit)
@@ -198,7 +212,7 @@ class AuthorizationJudge(Detector[JudgeState]):
     def decode_state(self, data: bytes) -> JudgeState:
         raw = orjson.loads(data)
         return JudgeState(
-            pending=[ChangeEvent.model_validate(c) for c in raw["pending"]],
+            pending=sorted((ChangeEvent.model_validate(c) for c in raw["pending"]), key=_judging_order),
             declarations=[Declaration(**{**d, "time": datetime.fromisoformat(d["time"])}) for d in raw["declarations"]],
             credential_runs=raw["credential_runs"],
             run_ends={k: datetime.fromisoformat(v) for k, v in raw["run_ends"].items()},
@@ -213,7 +227,7 @@ class AuthorizationJudge(Detector[JudgeState]):
         if isinstance(item, ChangeEvent):
             if item.event_id not in state.seen:
                 state.seen[item.event_id] = item.event_time
-                state.pending.append(item)
+                _hold(state.pending, item)
             state.last_seen = max(item.event_time, state.last_seen or item.event_time)
         elif isinstance(item, ActionEvent):
             self._remember_action(state, item)
@@ -235,11 +249,14 @@ class AuthorizationJudge(Detector[JudgeState]):
     def on_watermark(self, key: str, state: JudgeState, watermark: datetime, ctx: DetectionContext) -> Outputs:
         out = Outputs()
         graced = watermark - self.settings.grace  # changes at or before this have had their grace period
-        due = [c for c in state.pending if c.event_time <= graced]
-        if due:
-            state.pending = [c for c in state.pending if c.event_time > graced]
-        for change in sorted(due, key=lambda c: (c.event_time, c.event_id)):
-            out.extend(self.judge(change, state, ctx))
+        pending = state.pending
+        cut = 0
+        while cut < len(pending) and pending[cut].event_time <= graced:
+            cut += 1
+        if cut:
+            due, state.pending = pending[:cut], pending[cut:]
+            for change in due:
+                out.extend(self.judge(change, state, ctx))
         closed = watermark - self.settings.retro_approval_limit
         if state.open_findings:
             state.open_findings = [(u, c) for u, c in state.open_findings if c.event_time > closed]

@@ -25,7 +25,6 @@ from typing import Any
 import orjson
 
 from detectors.base import Detector, Outputs
-from detectors.context import DetectionContext
 from detectors.engine import Engine, item_time
 from models.config import OpswardenConfig
 from models.parsers.base import Parsed
@@ -47,54 +46,6 @@ PartitionView = Callable[[MutableMapping[str, bytes], int], MutableMapping[str, 
 def whole_table(table: MutableMapping[str, bytes], partition: int) -> MutableMapping[str, bytes]:
     """The table itself, for tables with no changelog to route (plain dicts)."""
     return table
-
-
-class PartitionDetector(Detector[Any]):
-    """A detector restricted to the keys one partition owns (an item may carry keys of several partitions)."""
-
-    def __init__(self, inner: Detector[Any], owns: Callable[[str], bool]) -> None:
-        super().__init__(inner.config)
-        self.inner = inner
-        self.owns = owns
-        self.eviction = inner.eviction
-
-    def keys(self, item: Parsed) -> Iterable[str]:
-        return [key for key in self.inner.keys(item) if self.owns(key)]
-
-    def new_state(self) -> Any:
-        return self.inner.new_state()
-
-    def on_item(self, key: str, state: Any, item: Parsed, ctx: DetectionContext) -> Outputs:
-        return self.inner.on_item(key, state, item, ctx)
-
-    def on_watermark(self, key: str, state: Any, watermark: datetime, ctx: DetectionContext) -> Outputs:
-        return self.inner.on_watermark(key, state, watermark, ctx)
-
-    def deadline(self, state: Any) -> datetime | None:
-        return self.inner.deadline(state)
-
-    def last_seen(self, state: Any) -> datetime | None:
-        return self.inner.last_seen(state)
-
-    def revisits(self, key: str, record: Parsed) -> bool:
-        return self.inner.revisits(key, record)
-
-    def encode_state(self, state: Any) -> bytes:
-        return self.inner.encode_state(state)
-
-    def decode_state(self, data: bytes) -> Any:
-        return self.inner.decode_state(data)
-
-
-def restrict(detector: Detector[Any], owns: Callable[[str], bool]) -> Detector[Any]:
-    """`detector` seen through one partition; a subclass per detector so `name` and `key_kind` stay class-level."""
-    cls = type(
-        f"{type(detector).__name__}OnPartition",
-        (PartitionDetector,),
-        {"name": detector.name, "key_kind": detector.key_kind},
-    )
-    restricted: Detector[Any] = cls(detector, owns)
-    return restricted
 
 
 @dataclass
@@ -206,9 +157,10 @@ class PartitionedEngines:
                 found = owned[key] = route(key, self.partitions) == partition
             return found
 
-        detectors = [restrict(detector, owns) for detector in self.detectors]
-        stores = {d.name: TableStore(self.view(self.tables[d.name], partition), d, owns) for d in detectors}
-        engine = Engine(self.config, detectors, context=self.shared.context(self.config), stores=dict(stores))
+        stores = {d.name: TableStore(self.view(self.tables[d.name], partition), d, owns) for d in self.detectors}
+        engine = Engine(
+            self.config, self.detectors, context=self.shared.context(self.config), stores=dict(stores), owns=owns
+        )
         clocks = self.view(self.watermarks, partition)
         saved = clocks.get(str(partition))
         marks = orjson.loads(saved) if saved is not None else {}

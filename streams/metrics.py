@@ -258,11 +258,10 @@ def read_engine(engine: Engine) -> EngineReading:
     for detector in engine.detectors:
         store = engine.stores[detector.name]
         reading.tracked_keys[detector.name, detector.key_kind.value] = len(store)
-        counter = getattr(detector, "inner", detector)  # a worker's engines wrap each detector for its partition
-        if isinstance(counter, CountsPendingChanges):
-            reading.pending_changes += counter.pending_changes(store)
-        if isinstance(counter, CountsWarmup):
-            reading.warmup[detector.name] = counter.warmup_counts(store)
+        if isinstance(detector, CountsPendingChanges):
+            reading.pending_changes += detector.pending_changes(store)
+        if isinstance(detector, CountsWarmup):
+            reading.warmup[detector.name] = detector.warmup_counts(store)
     watermark = engine.context.watermark or engine.max_event_time
     if watermark is not None:
         reading.authorizations_in_force = engine.context.authorizations.in_force_count(watermark)

@@ -26,7 +26,6 @@ from models.parsers import ParseResult
 from models.parsers.base import Parsed
 from models.rejection import Rejection, RejectReason
 from streams import metrics
-from streams.engines import restrict
 from tests.dashboards.conftest import ROOT
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -171,18 +170,6 @@ def test_engine_state_gauges_sum_over_a_workers_partition_engines() -> None:
     metrics.record_rebalance()  # the second partition moved away
     metrics.record_engine_state(first)
     assert value("opswarden_tracked_keys", detector="counting", key_kind="target") == 2
-
-
-def test_engine_state_gauges_see_through_the_partition_wrapper_of_a_worker() -> None:
-    """A worker's engines hold each detector restricted to their partition (`streams.engines.restrict`)."""
-    metrics.record_rebalance()
-    config = OpswardenConfig()
-    engine = Engine(config, [restrict(CountingDetector(config), lambda _key: True)])
-    engine.stores["counting"].update({"svc/a": {"seen": 3}, "svc/b": {"seen": 1}})
-    metrics.record_engine_state(engine)
-    assert value("opswarden_pending_changes") == 2
-    assert value("opswarden_model_keys", detector="counting", state="warm") == 1
-    assert value("opswarden_model_keys", detector="counting", state="warming") == 1
 
 
 def test_rebalance_forgets_partition_lag() -> None:

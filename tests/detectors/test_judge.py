@@ -397,3 +397,19 @@ def test_pending_changes_counts_what_waits_for_its_grace() -> None:
     assert AuthorizationJudge.pending_changes(built.stores["authorization"]) == 3
     built.process(change("e4", 30))
     assert AuthorizationJudge.pending_changes(built.stores["authorization"]) == 1
+
+
+def test_changes_arriving_out_of_order_are_held_and_judged_in_event_time_order() -> None:
+    config = load_config(None)
+    judge = AuthorizationJudge(config)
+    state = judge.new_state()
+    ctx = Engine(config, [judge]).context
+    for event_id, minutes in (("late", 5), ("b", 0), ("a", 0), ("early", -3)):
+        judge.on_item("k", state, change(event_id, minutes), ctx)
+    assert judge.deadline(state) == at(-3) + config.authorization.grace
+    out = judge.on_watermark("k", state, at(0) + config.authorization.grace, ctx)
+    assert [entry.event_id for entry in out.ledger] == ["early", "a", "b"]
+    assert [c.event_id for c in state.pending] == ["late"]
+    assert judge.deadline(state) == at(5) + config.authorization.grace
+    restored = judge.decode_state(judge.encode_state(state))
+    assert [c.event_id for c in restored.pending] == ["late"]

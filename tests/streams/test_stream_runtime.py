@@ -171,6 +171,25 @@ def test_engine_state_is_written_back_to_its_table_and_restored() -> None:
     assert {n: sorted(s) for n, s in after.stores.items()} == {n: sorted(s) for n, s in before.stores.items()}
 
 
+def test_a_partition_engine_keeps_state_only_for_the_keys_its_partition_owns() -> None:
+    config = OpswardenConfig()
+    detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
+    clock = IdleClock(idle_after_s=3600, rate=1, tick_interval_s=1)
+    tables: dict[str, dict[str, bytes]] = {d.name: {} for d in detectors}
+    engines = PartitionedEngines(config, detectors, tables, {}, PARTITIONS, SharedState(), clock, timedelta(0))
+    items, _ = demo_items(config)
+    keys = {key for item in items for d in detectors for key in d.keys(item)}
+    mine = partition_for(min(keys), PARTITIONS)
+    assert len({partition_for(key, PARTITIONS) for key in keys}) > 1, "the items carry keys of other partitions"
+    events = [encode_item(i) for i in items if i.kind != "authorization"]
+    engines.handle(mine, decode_message(items_message(events)))
+    engines.persist(mine)
+    held = {key for store in engines.engine_for(mine).engine.stores.values() for key in store}
+    assert min(keys) in held
+    assert {partition_for(key, PARTITIONS) for key in held} == {mine}
+    assert {partition_for(key, PARTITIONS) for table in tables.values() for key in table} == {mine}
+
+
 def test_partitions_write_their_state_at_times_spread_over_one_interval() -> None:
     config = OpswardenConfig()
     detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
