@@ -324,7 +324,7 @@ def operator_dashboard() -> dash.Dashboard:
         .with_panel(
             series(
                 "Processing latency",
-                "Wall-clock time to parse and judge one message.",
+                "Wall-clock time to parse and route one batch of input (the input stage).",
                 *quantiles("opswarden_processing_latency_seconds", "latency"),
                 unit="s",
             )

@@ -128,7 +128,7 @@ END_TO_END_LAG = Histogram(
 )
 PROCESSING_LATENCY = Histogram(
     "opswarden_processing_latency_seconds",
-    "Wall-clock time to parse and judge one batch of consumed messages, by source topic.",
+    "Wall-clock time to parse and route one batch of consumed messages, by source topic.",
     ["topic"],
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
     registry=REGISTRY,
@@ -238,7 +238,8 @@ def record_outputs(outputs: Outputs, now: datetime) -> None:
 
 
 def record_processing(topic: str, seconds: float) -> None:
-    """Observe the wall-clock time one batch of messages from `topic` took from consumption to its outputs."""
+    """Observe the wall-clock time one batch of messages from `topic` took to parse and route, up to its outputs
+    being handed to the producer (delivery is awaited at the next commit)."""
     PROCESSING_LATENCY.labels(topic).observe(seconds)
 
 
