@@ -74,8 +74,8 @@ class Settings(BaseSettings):
     #: Processes that parse and route input beside the worker's event loop (`streams.ingest_processes`); each
     #: takes a core when it is busy. 0 runs the input stage in the worker's own loop, sharing its core.
     ingest_processes: int = Field(default=1, ge=0)
-    #: Largest batch of input messages parsed at once, and how long the broker holds a source fetch for a
-    #: batch to gather (until about 64 KiB are there).
+    #: Largest batch of input messages parsed at once, and how long the broker may hold a fetch for more to
+    #: arrive: a source fetch (until about 64 KiB are there) and the engines' fetches alike.
     batch_max: int = Field(default=2000, gt=0)
     batch_within_s: float = Field(default=0.02, gt=0)
     #: How often consumed offsets are committed, by the source reader and by Faust; a crash reads again what
