@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: Wait before reading a batch again whose outputs the broker refused.
 RETRY_PAUSE_S = 1.0
+#: How long a stopping reader waits to commit what it read (inside the worker's wait for its ingest processes).
+STOP_COMMIT_TIMEOUT_S = 5.0
 
 
 class InputHandler(Protocol):
@@ -52,9 +54,9 @@ class SourceReader:
     """Reads `handlers`' topics in one consumer group; each batch goes to its topic's handler.
 
     A batch is parsed and routed as soon as it is fetched, and the next fetched: offsets are committed every
-    `commit_every_s`, when input pauses, and before partitions are given up, each time after waiting for the
-    broker to acknowledge everything produced so far. Waiting for that round trip after every batch kept the
-    next batch in the fetch buffer, and was most of the input stage's latency under a steady trickle.
+    `commit_every_s`, when input pauses, before partitions are given up and on a stop, each time after waiting
+    for the broker to acknowledge everything produced so far. Waiting for that round trip after every batch
+    kept the next batch in the fetch buffer, and was most of the input stage's latency under a steady trickle.
     """
 
     def __init__(
@@ -90,7 +92,17 @@ class SourceReader:
                     if self._next and (not batches or time.monotonic() - self._committed_at >= self._commit_every_s):
                         await self.commit(consumer)
         finally:
+            await self._commit_on_the_way_out(consumer)
             await consumer.stop()
+
+    async def _commit_on_the_way_out(self, consumer: AIOKafkaConsumer) -> None:
+        """On a stop, commit what was read since the last commit, so a restart does not read it again; bounded,
+        and best effort: what is not committed is read again (at-least-once)."""
+        try:
+            async with self.in_flight:
+                await asyncio.wait_for(self.commit(consumer), STOP_COMMIT_TIMEOUT_S)
+        except (TimeoutError, KafkaError) as exc:
+            log.warning("could not commit on stop (%s); the input since the last commit will be read again", exc)
 
     def _ingest(self, batches: Mapping[TopicPartition, list[ConsumerRecord]]) -> None:
         started = time.perf_counter()

@@ -31,6 +31,10 @@ def records(tp: TopicPartition, first: int, count: int) -> list[Record]:
     return [Record(tp.topic, tp.partition, offset) for offset in range(first, first + count)]
 
 
+#: In a script: the group takes TP0 away during this poll.
+REVOKE: dict[TopicPartition, list[Record]] = {}
+
+
 class StopReading(Exception):
     """Raised by the scripted consumer once its script is played."""
 
@@ -57,7 +61,11 @@ class ScriptedConsumer:
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
         if not self.polls:
             raise StopReading
-        return self.polls.pop(0)
+        poll = self.polls.pop(0)
+        if poll is REVOKE:  # a rebalance runs its listener while the reader waits for records
+            await self.listener.on_partitions_revoked([TP0])
+            return self.polls.pop(0)
+        return poll
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.commits.append((dict(offsets), self.producer.acknowledged))
@@ -128,10 +136,14 @@ def test_refused_outputs_send_the_reader_back_to_the_first_uncommitted_offsets()
 
 
 def test_partitions_are_given_up_only_after_what_was_read_from_them_is_committed() -> None:
-    polls = [{TP0: records(TP0, 0, 2)}]
+    polls = [{TP0: records(TP0, 0, 2)}, REVOKE, {TP0: records(TP0, 2, 1)}]
     consumer, _, reader = read(polls, commit_every_s=3600)
-    assert consumer.commits == []  # still within the interval, input never paused
-
-    asyncio.run(consumer.listener.on_partitions_revoked([TP0]))
-    assert consumer.commits == [({TP0: 2}, 2)]
+    revoked, stopped = consumer.commits
+    assert revoked == ({TP0: 2}, 2), "committed inside the revocation, before the reader went on"
+    assert stopped == ({TP0: 3}, 3)
     assert not reader.in_flight.locked()
+
+
+def test_a_stopping_reader_commits_what_it_read_since_the_last_commit() -> None:
+    consumer, _, _ = read([{TP0: records(TP0, 0, 2)}, {TP1: records(TP1, 5, 1)}], commit_every_s=3600)
+    assert consumer.commits == [({TP0: 2, TP1: 6}, 3)]
