@@ -48,9 +48,9 @@ def register_agents(runtime: Runtime) -> None:
 
     app.timer(runtime.settings.tick_interval_s)(tick)
     app.task(runtime.reader.run)
-    if runtime.settings.ingest_processes:
+    if runtime.sources is not None:
+        app.task(runtime.sources.run)
+    else:
         children = IngestProcesses(runtime.settings, runtime.config, runtime.settings.ingest_processes)
         app.task(children.run)
-    else:
-        app.task(runtime.sources.run)
     app.on_partitions_revoked.connect(on_revoked)

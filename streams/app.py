@@ -116,7 +116,7 @@ class Runtime:
     publisher: Publisher
     shared: SharedState
     reader: GlobalReader
-    sources: SourceReader
+    sources: SourceReader | None  # the input stage in this process; None when it runs in ingest processes
     engines: dict[str, PartitionedEngines]
     held: dict[TP, list[tuple[datetime | None, EventT[bytes]]]] = field(default_factory=dict)
     continuity: OffsetContinuity = field(default_factory=OffsetContinuity)
@@ -280,11 +280,11 @@ def build_source_reader(
     )
 
 
-def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[Detector[Any]] | None = None) -> Runtime:
+def build_runtime(settings: Settings, config: OpswardenConfig) -> Runtime:
     """The app, its tables and the runtime objects; agents are attached by `streams.agents.register_agents`."""
     app = create_faust_app(settings)
     topics = settings.topics
-    detectors = build_detectors(config) if detectors is None else detectors
+    detectors = build_detectors(config)
     by_kind = by_key_kind(detectors)
     routes = repartition_topics(settings)
     publisher = build_publisher(settings)
@@ -335,7 +335,7 @@ def build_runtime(settings: Settings, config: OpswardenConfig, detectors: list[D
             topics.name("registry"): lambda message: apply_workflows(shared, message, config.limits),
         },
     )
-    sources = build_source_reader(settings, config, publisher, detectors)
+    sources = None if settings.ingest_processes else build_source_reader(settings, config, publisher, detectors)
     return Runtime(
         settings=settings,
         config=config,

@@ -323,7 +323,7 @@ def judging_runtime(
         publisher=Publisher(RebalancingProducer(), "findings", "ledger", "deadletter"),  # type: ignore[arg-type]
         shared=SharedState(),
         reader=None,  # type: ignore[arg-type]
-        sources=None,  # type: ignore[arg-type]
+        sources=None,
         engines={topic: engines},
     )
     return runtime, topic, tables
