@@ -13,7 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
+
+import orjson
 
 from detectors.context import DetectionContext
 from models.config import OpswardenConfig
@@ -44,18 +46,11 @@ class LedgerEntry:
     authorized_by: str | None
     owner: str | None
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "time": self.time.isoformat().replace("+00:00", "Z"),
-            "principal": self.principal,
-            "action": self.action,
-            "resources": list(self.resources),
-            "environment": self.environment,
-            "verdict": self.verdict,
-            "authorized_by": self.authorized_by,
-            "owner": self.owner,
-        }
+    def to_json(self, *, sort_keys: bool = False) -> bytes:
+        """The entry as JSON, UTC times with `Z`: orjson reads the dataclass itself, a fifth of the cost of a dict
+        (it does not sort a dataclass's fields, so sorted output, for files, goes through a dict)."""
+        data = orjson.dumps(self, option=orjson.OPT_UTC_Z)
+        return orjson.dumps(orjson.loads(data), option=orjson.OPT_SORT_KEYS) if sort_keys else data
 
 
 @dataclass
@@ -72,11 +67,20 @@ class Outputs:
 
 @dataclass(frozen=True)
 class EvictionPolicy:
-    """Bounds a detector's key count: idle keys go first, then the least recently seen above the cap."""
+    """Bounds a detector's key count: idle keys go first, then the least recently seen above the cap.
+
+    A sweep reads every key's state. A store over its cap is swept at most every `sweep_every` of event time;
+    idle keys are looked for every hundredth of `idle_after` (idle means days), so a catch-up that runs event
+    time fast does not read every state every minute of it.
+    """
 
     max_keys: int
     idle_after: timedelta
     sweep_every: timedelta = timedelta(minutes=1)
+
+    @property
+    def idle_sweep_every(self) -> timedelta:
+        return max(self.sweep_every, self.idle_after / 100)
 
 
 class Detector(ABC, Generic[S]):

@@ -84,7 +84,7 @@ class Engine:
         self.evictions: Counter[str] = Counter()
         self._deadlines: dict[str, dict[str, datetime]] = {d.name: {} for d in self.detectors}
         self._heap: list[tuple[datetime, str, str]] = []
-        self._next_sweep: dict[str, datetime] = {}
+        self._next_sweep: dict[str, tuple[datetime, datetime]] = {}  # (cap, idle) sweeps due, by detector
         self.rebuild_deadlines()
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -188,15 +188,20 @@ class Engine:
             heapq.heappush(self._heap, (due, detector.name, key))
 
     def _evict(self, watermark: datetime) -> None:
-        """Every `sweep_every` of event time: drop idle keys without pending work, then the least
-        recently seen above the cap. Evictions are counted per detector."""
+        """Drop idle keys without pending work, then the least recently seen above the cap (see
+        `EvictionPolicy` for when). Evictions are counted per detector."""
         for detector in self.detectors:
             policy = detector.eviction
-            due = self._next_sweep.get(detector.name)
-            if policy is None or (due is not None and watermark < due):
+            if policy is None:
                 continue
-            self._next_sweep[detector.name] = watermark + policy.sweep_every
             store = self.stores[detector.name]
+            cap_due, idle_due = self._next_sweep.get(detector.name, (None, None))
+            over_cap = len(store) > policy.max_keys and (cap_due is None or watermark >= cap_due)
+            if not over_cap and idle_due is not None and watermark < idle_due:
+                continue
+            if idle_due is None or watermark >= idle_due:
+                idle_due = watermark + policy.idle_sweep_every
+            self._next_sweep[detector.name] = (watermark + policy.sweep_every, idle_due)
             pending = self._deadlines[detector.name]
             idle_before = watermark - policy.idle_after
             seen = {key: detector.last_seen(state) for key, state in store.items() if key not in pending}

@@ -223,8 +223,9 @@ def record_parse(source: str, result: ParseResult) -> None:
 
 def record_outputs(outputs: Outputs, now: datetime) -> None:
     """Count the ledger verdicts and the findings of one engine step, and observe each finding's lag at `now`."""
-    for entry in outputs.ledger:
-        CHANGES_JUDGED.labels(entry.verdict, entry.environment).inc()
+    judged = TallyCounter((entry.verdict, entry.environment) for entry in outputs.ledger)
+    for (verdict, environment), count in judged.items():  # a label look-up per series, not per entry
+        CHANGES_JUDGED.labels(verdict, environment).inc(count)
     now_seconds = now.timestamp()
     for finding in outputs.findings:
         finding_type = finding.finding_type if finding.finding_type in FINDING_TYPES else OTHER_TYPE

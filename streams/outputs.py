@@ -13,11 +13,15 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from streams.settings import Settings
+
+Headers = list[tuple[str, str | bytes | None]]
+#: librdkafka's "no partition chosen": its partitioner picks one from the key.
+UNASSIGNED = -1
 
 
 class DeliveryFailed(RuntimeError):
@@ -63,18 +67,14 @@ class OutputProducer:
         on_delivered: Callable[[int], None] | None = None,
     ) -> None:
         """Queue a message; `on_delivered` gets its offset once the broker has it."""
-        args: dict[str, Any] = {
-            "key": key,
-            "value": value,
-            "on_delivery": partial(self._on_delivery, self._next, on_delivered),
-        }
-        if partition is not None:
-            args["partition"] = partition
-        if headers:
-            args["headers"] = headers
+        report = partial(self._on_delivery, self._next, on_delivered)
+        where = UNASSIGNED if partition is None else partition
         while True:
             try:
-                self._producer.produce(topic, **args)
+                if headers:
+                    self._producer.produce(topic, value, key, where, on_delivery=report, headers=cast(Headers, headers))
+                else:  # positional, no keyword dict: this runs for every ledger entry
+                    self._producer.produce(topic, value, key, where, on_delivery=report)
                 self._unsettled.append(self._next)
                 self._next += 1
                 break

@@ -68,7 +68,7 @@ class Publisher:
         for finding in out.findings:
             self.producer.produce(self.findings, orjson.dumps(finding.model_dump_ocsf()), finding.uid)
         for entry in out.ledger:
-            self.producer.produce(self.ledger, orjson.dumps(entry.as_json()), entry.event_id)
+            self.producer.produce(self.ledger, entry.to_json(), entry.event_id)
         metrics.record_outputs(out, datetime.now(UTC))
 
     def dead_letter(self, letter: DeadLetter) -> None:

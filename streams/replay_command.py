@@ -29,7 +29,7 @@ def write_outputs(outputs: Outputs, findings: BinaryIO, ledger: BinaryIO | None)
         findings.write(orjson.dumps(finding.model_dump_ocsf(), option=orjson.OPT_SORT_KEYS) + b"\n")
     if ledger is not None:
         for entry in outputs.ledger:
-            ledger.write(orjson.dumps(entry.as_json(), option=orjson.OPT_SORT_KEYS) + b"\n")
+            ledger.write(entry.to_json(sort_keys=True) + b"\n")
 
 
 def summary_table(outputs: Outputs, suppressed: dict[str, int], rejected: Counter[str]) -> Table:

@@ -86,14 +86,16 @@ def test_record_outputs_counts_verdicts_findings_and_lag() -> None:
     before_lag_sum = value("opswarden_end_to_end_lag_seconds_sum", type="remediation_loop")
     outputs = Outputs(
         findings=[finding("remediation_loop"), finding("remediation_loop", Activity.CLOSE)],
-        ledger=[ledger("unauthorized_change", "staging"), ledger("authorized", "staging")],
+        ledger=[ledger("unauthorized_change", "staging"), *[ledger("authorized", "staging")] * 2],
     )
+    before_authorized = value("opswarden_changes_judged_total", verdict="authorized", environment="staging")
     metrics.record_outputs(outputs, now=T0 + timedelta(seconds=30))
     assert value("opswarden_findings_issued_total", **labels, activity="create") == before_create + 1
     assert value("opswarden_findings_issued_total", **labels, activity="close") == before_close + 1
     assert value("opswarden_changes_judged_total", verdict="unauthorized_change", environment="staging") == (
         before_judged + 1
     )
+    assert value("opswarden_changes_judged_total", verdict="authorized", environment="staging") == before_authorized + 2
     assert value("opswarden_end_to_end_lag_seconds_count", type="remediation_loop") == before_lag + 2
     assert value("opswarden_end_to_end_lag_seconds_sum", type="remediation_loop") == pytest.approx(before_lag_sum + 60)
 
