@@ -9,6 +9,7 @@ bottleneck of a stage that keeps no state. It runs in `ingest_processes` child p
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -20,6 +21,8 @@ from streams.app import Runtime
 from streams.ingest_processes import IngestProcesses
 
 Agent = Callable[[StreamT[bytes]], Awaitable[None]]
+#: How often the event loop reports itself alive (`streams.health`).
+HEARTBEAT_S = 1.0
 
 
 def engine_agent(runtime: Runtime) -> Agent:
@@ -46,7 +49,14 @@ def register_agents(runtime: Runtime) -> None:
             runtime.revoke(partitions)
         metrics.record_rebalance()
 
+    async def heartbeat() -> None:
+        """For `/healthz` and `/readyz`: a task of its own, so it beats from start-up on, recovery included."""
+        while True:
+            runtime.health.beat(loaded=runtime.reader.ready.is_set())
+            await asyncio.sleep(HEARTBEAT_S)
+
     app.timer(runtime.settings.tick_interval_s)(tick)
+    app.task(heartbeat)
     app.task(runtime.reader.run)
     if runtime.sources is not None:
         app.task(runtime.sources.run)

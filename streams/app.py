@@ -40,6 +40,7 @@ from streams.continuity import KeptTopic, OffsetContinuity, Step
 from streams.deadletter import DeadLetter, from_exception
 from streams.engines import IdleClock, PartitionedEngines
 from streams.faust_transport import PromptFetchApp
+from streams.health import Health
 from streams.outputs import OutputProducer
 from streams.processing import (
     AuthorizationIngestor,
@@ -118,6 +119,7 @@ class Runtime:
     reader: GlobalReader
     sources: SourceReader | None  # the input stage in this process; None when it runs in ingest processes
     engines: dict[str, PartitionedEngines]
+    health: Health
     held: dict[TP, list[tuple[datetime | None, EventT[bytes]]]] = field(default_factory=dict)
     continuity: OffsetContinuity = field(default_factory=OffsetContinuity)
 
@@ -345,4 +347,5 @@ def build_runtime(settings: Settings, config: OpswardenConfig) -> Runtime:
         reader=reader,
         sources=sources,
         engines=engines,
+        health=Health(settings.stall_after_s),
     )

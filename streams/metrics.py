@@ -20,7 +20,7 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from weakref import WeakKeyDictionary
-from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import orjson
 from faust.sensors.monitor import TPOffsetMapping
@@ -31,8 +31,9 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
-    start_http_server,
+    make_wsgi_app,
 )
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.metrics_core import Metric
 from prometheus_client.platform_collector import PlatformCollector
@@ -45,6 +46,7 @@ from models.finding import Activity, Severity, Status
 from models.parsers import BY_NAME, ParseResult
 from models.patterns import glob_match
 from models.rejection import RejectReason
+from streams.health import Health, with_probes
 
 if TYPE_CHECKING:
     from faust.types import AppT
@@ -479,10 +481,20 @@ def _summed(samples: list[RelayedSample]) -> list[RelayedSample]:
 SERVED = MergedRegistry(REGISTRY)
 
 
-def serve_metrics(port: int, host: str) -> WSGIServer:
-    """Serve `SERVED` at http://host:port/metrics from a daemon thread (the port: `Settings.metrics_port`).
+def serve_metrics(port: int, host: str, health: Health | None = None) -> WSGIServer:
+    """Serve `SERVED` at http://host:port/metrics from a daemon thread (the port: `Settings.metrics_port`), and,
+    given `health`, the probes `/healthz` and `/readyz` (`streams.health`).
 
     Port 0 picks a free port: read it back from `server.server_port`. Stop with `shutdown()` then `server_close()`.
     """
-    server, _thread = start_http_server(port, addr=host, registry=SERVED)
+    app = make_wsgi_app(SERVED)
+    server = make_server(host, port, with_probes(app, health) if health else app, ThreadingWSGIServer, _QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()
     return server
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Scrapes and probes every few seconds are not worth a log line each."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     store: str = "memory://"
     data_dir: Path = Path(".opswarden-data")
     metrics_port: int = 9464
+    #: `/healthz` on the metrics port reports the worker stalled once its event loop has not run this long.
+    stall_after_s: float = Field(default=30.0, gt=0)
 
     #: Processes that parse and route input beside the worker's event loop (`streams.ingest_processes`); each
     #: takes a core when it is busy. 0 runs the input stage in the worker's own loop, sharing its core.

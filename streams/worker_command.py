@@ -44,7 +44,8 @@ def prepare_worker(settings: Settings) -> Runtime:
     metrics.install_faust_sensors(runtime.app)
     metrics.set_build_info(version("opswarden"), config)
     if settings.metrics_port:
-        metrics.serve_metrics(settings.metrics_port, host="127.0.0.1" if _loopback(settings) else "0.0.0.0")
+        host = "127.0.0.1" if _loopback(settings) else "0.0.0.0"
+        metrics.serve_metrics(settings.metrics_port, host, runtime.health)
     tune_gc()
     return runtime
 

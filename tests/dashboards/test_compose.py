@@ -88,6 +88,7 @@ def test_workers_get_the_default_metrics_port_and_prometheus_scrapes_it() -> Non
     assert int(worker["environment"]["OPSWARDEN_METRICS_PORT"]) == port
     assert [int(p) for p in worker["expose"]] == [port]
     assert f"EXPOSE {port}" in (ROOT / "Dockerfile").read_text()
+    assert f"http://127.0.0.1:{port}/readyz" in " ".join(worker["healthcheck"]["test"])
     scrape = yaml.safe_load((DASHBOARDS / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
     (job,) = [job for job in scrape if job["job_name"] == "opswarden"]
     assert job["dns_sd_configs"] == [{"names": ["worker"], "type": "A", "port": port}]

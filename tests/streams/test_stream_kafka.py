@@ -12,6 +12,8 @@ import random
 import signal
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +29,7 @@ from detectors.engine import Engine, run
 from detectors.scenario import demo_scenario, evaluation_scenario
 from models.parsers import parse_document
 from models.parsers.base import ParseContext
+from streams.embedded_broker import free_port
 from streams.native_records import key_for, native_record, scenario_messages, topic_for
 from streams.processing import AUTHORIZATION_SOURCES
 from streams.replay import in_replay_order
@@ -293,7 +296,9 @@ def test_bad_input_in_every_topic_goes_to_dead_letters_and_the_worker_goes_on(st
     good = scenario_messages(demo_scenario(7), topics)
     expected = replayed(stream, good)
     in_worker = {"OPSWARDEN_INGEST_PROCESSES": "0"}  # input parsed in the worker's own loop; the others use a child
-    worker = stream.start_worker(**WHOLE_INPUT, **in_worker)
+    probes = f"http://127.0.0.1:{free_port()}"
+    worker = stream.start_worker(**WHOLE_INPUT, **in_worker, OPSWARDEN_METRICS_PORT=probes.rsplit(":", 1)[1])
+    assert wait_for_probe(f"{probes}/readyz", timeout_s=60) == 200, stream.worker_log()
     stream.produce([(topic, kind, value) for topic, kind, value in bad])
     stream.produce(good)
     dead = stream.read(topics.name("deadletter"), lambda got: len(got) >= len(bad), timeout_s=90)
@@ -313,6 +318,29 @@ def test_bad_input_in_every_topic_goes_to_dead_letters_and_the_worker_goes_on(st
     assert_same_findings(observed, expected)
     assert worker.poll() is None, "the worker died"
     assert not ingest_processes(worker.pid)
+    assert probe(f"{probes}/healthz") == 200
+    assert probe(f"{probes}/readyz") == 200
+
+
+def probe(url: str) -> int | None:
+    """The HTTP status of a health probe; None while nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
+def wait_for_probe(url: str, timeout_s: float) -> int | None:
+    """Until the probe answers 200, or the timeout: its last status."""
+    deadline = time.monotonic() + timeout_s
+    status = probe(url)
+    while status != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status = probe(url)
+    return status
 
 
 def test_new_repartition_partitions_start_committed_past_a_marker(kafka_bootstrap: str) -> None:
