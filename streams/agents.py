@@ -5,6 +5,12 @@ Concurrency is 1: with more, faust-streaming can commit offsets past messages st
 read by the source reader (`streams.sources`), not by agents: Faust's per-message path would be the
 bottleneck of a stage that keeps no state. It runs in `ingest_processes` child processes
 (`streams.ingest_processes`), or with 0 as a task of the worker's own app.
+
+An engine agent that raises stops the worker (`Runtime.fail`), rather than being restarted in place as
+Faust's default supervisor would: what escapes `Runtime.judge` is a failure to deliver outputs or to write
+state (a bad item is dead-lettered inside), and by then the engines' in-memory state has moved past input
+that is not yet acknowledged. Restarted in place, the agent would go on from there and acknowledge that
+input at the next state write, its refused findings lost.
 """
 
 from __future__ import annotations
@@ -28,8 +34,11 @@ HEARTBEAT_S = 1.0
 def engine_agent(runtime: Runtime) -> Agent:
     async def judge(stream: StreamT[bytes]) -> None:
         await runtime.reader.ready.wait()
-        async for event in cast(Stream[bytes], stream).noack().events():
-            await runtime.judge(event)
+        try:
+            async for event in cast(Stream[bytes], stream).noack().events():
+                await runtime.judge(event)
+        except Exception as exc:
+            runtime.fail(exc)
 
     return judge
 

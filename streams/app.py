@@ -22,6 +22,8 @@ stage, which owns state, runs as Faust agents over tables.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -122,6 +124,16 @@ class Runtime:
     health: Health
     held: dict[TP, list[tuple[datetime | None, EventT[bytes]]]] = field(default_factory=dict)
     continuity: OffsetContinuity = field(default_factory=OffsetContinuity)
+    failure: BaseException | None = None  # set by `fail`: the worker is stopping
+
+    def fail(self, error: BaseException) -> None:
+        """Stop the worker, the way a deploy does, and have it exit with a failure status: after a failure to
+        deliver outputs or to write state, no engine judges, writes or acknowledges anything more, so a
+        replacement restores the last state written and reads the unacknowledged input again."""
+        if self.failure is None:
+            log.critical("stopping the worker: %s: %s", type(error).__name__, error, exc_info=error)
+            self.failure = error
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def topic(self, name: str) -> TopicT:
         return KeptTopic(
@@ -143,7 +155,7 @@ class Runtime:
         front of it is off by one (and skipped before the first commit), so a tick acked while the batch in
         front of it is still held could commit that batch."""
         message = event.message
-        if not self._in_sequence(message):
+        if self.failure is not None or not self._in_sequence(message):
             return
         engines = self.engines[message.topic]
         holder = engines.engine_for(message.partition)
@@ -337,7 +349,9 @@ def build_runtime(settings: Settings, config: OpswardenConfig) -> Runtime:
             topics.name("registry"): lambda message: apply_workflows(shared, message, config.limits),
         },
     )
-    sources = None if settings.ingest_processes else build_source_reader(settings, config, publisher, detectors)
+    # A producer of its own, as in an ingest process: each stage must learn of its own refused messages only.
+    in_process = None if settings.ingest_processes else build_publisher(settings)
+    sources = build_source_reader(settings, config, in_process, detectors) if in_process else None
     return Runtime(
         settings=settings,
         config=config,

@@ -23,6 +23,9 @@ from streams.processes import tune_gc
 from streams.processing import workflow_message
 from streams.settings import Settings
 
+#: The exit status of a worker stopped by a failure to deliver outputs or write state (sysexits' EX_SOFTWARE).
+EXIT_FAILED = 70
+
 
 def seed_registry(settings: Settings, path: Path) -> int:
     """Publish the registry YAML to the compacted registry topic, one workflow per message keyed by name."""
@@ -65,4 +68,9 @@ def worker_command(faust_args: tuple[str, ...]) -> None:
     runtime = prepare_worker(Settings())
     web = "--with-web" in faust_args or "--help" in faust_args
     sys.argv = ["opswarden worker", "worker", *faust_args, *([] if web else ["--without-web"])]
-    runtime.app.main()
+    try:
+        runtime.app.main()
+    except SystemExit as stopped:
+        if runtime.failure is not None:  # stopped by `Runtime.fail`: say so to the process supervisor
+            raise SystemExit(EXIT_FAILED) from runtime.failure
+        raise stopped

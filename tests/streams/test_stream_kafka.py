@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
 import threading
 import time
 import urllib.error
@@ -35,6 +36,7 @@ from streams.processing import AUTHORIZATION_SOURCES
 from streams.replay import in_replay_order
 from streams.settings import Settings
 from streams.topics import create_topics
+from streams.worker_command import EXIT_FAILED
 from tests.samples import panther_cases
 from tests.streams.worker_process import WHOLE_INPUT, Produced, WorkerCluster, child_pids, running
 
@@ -227,6 +229,30 @@ def test_worker_killed_mid_stream_is_replaced_without_losing_findings(stream: St
     observed = stream.findings({finding_id(f) for f in expected}, timeout_s=120)
     assert_none_missing(observed, expected)
     assert not [pid for pid in children if running(pid)], "the killed worker's processes outlived it"
+
+
+def test_refused_outputs_stop_the_worker_and_its_replacement_loses_no_finding(stream: StreamUnderTest) -> None:
+    """The engines' state moves on as they publish; if the broker then refuses what they published, going on
+    would acknowledge input whose findings are lost. The worker stops instead, and its replacement reads the
+    input again from the last state written."""
+    messages = flowing_scenario(stream)
+    expected = replayed(stream, messages)
+    refusing = Path(__file__).parent / "refusing_producer"  # a sitecustomize that refuses one delivery
+    first = stream.start_worker(**FLOWING_INPUT, PYTHONPATH=str(refusing))
+    stream.wait_for_group(1)
+    feeder = threading.Thread(target=stream.produce, args=(messages,), kwargs={"per_second": 800})
+    feeder.start()
+    try:
+        status = first.wait(90)
+    except subprocess.TimeoutExpired:
+        status = None
+    assert status == EXIT_FAILED, f"status {status} after the outputs were refused:\n{stream.worker_log()}"
+    assert "stopping the worker: DeliveryFailed" in stream.worker_log()
+    assert feeder.is_alive(), "input finished before the refusal: the test did not refuse mid-stream"
+    stream.start_worker(**FLOWING_INPUT)
+    feeder.join()
+    observed = stream.findings({finding_id(f) for f in expected}, timeout_s=120)
+    assert_none_missing(observed, expected)
 
 
 def ingest_processes(worker: int) -> list[int]:

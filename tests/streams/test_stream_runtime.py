@@ -28,6 +28,7 @@ from models.rejection import Rejection, RejectReason
 from streams.app import Runtime
 from streams.deadletter import from_rejections
 from streams.engines import IdleClock, PartitionedEngines
+from streams.health import Health
 from streams.native_records import scenario_messages
 from streams.processing import (
     AUTHORIZATION_SOURCES,
@@ -325,6 +326,7 @@ def judging_runtime(
         reader=None,  # type: ignore[arg-type]
         sources=None,
         engines={topic: engines},
+        health=Health(stall_after_s=30),
     )
     return runtime, topic, tables
 
