@@ -10,7 +10,8 @@ An engine agent that raises stops the worker (`Runtime.fail`), rather than being
 Faust's default supervisor would: what escapes `Runtime.judge` is a failure to deliver outputs or to write
 state (a bad item is dead-lettered inside), and by then the engines' in-memory state has moved past input
 that is not yet acknowledged. Restarted in place, the agent would go on from there and acknowledge that
-input at the next state write, its refused findings lost.
+input at the next state write, its refused findings lost. The worker's long-running tasks (the global
+reader, the input stage or the supervisor of its processes) stop it too if they raise (`Runtime.guarded`).
 """
 
 from __future__ import annotations
@@ -66,10 +67,10 @@ def register_agents(runtime: Runtime) -> None:
 
     app.timer(runtime.settings.tick_interval_s)(tick)
     app.task(heartbeat)
-    app.task(runtime.reader.run)
+    app.task(runtime.guarded(runtime.reader.run))
     if runtime.sources is not None:
-        app.task(runtime.sources.run)
+        app.task(runtime.guarded(runtime.sources.run))
     else:
         children = IngestProcesses(runtime.settings, runtime.config, runtime.settings.ingest_processes)
-        app.task(children.run)
+        app.task(runtime.guarded(children.run))
     app.on_partitions_revoked.connect(on_revoked)

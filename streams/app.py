@@ -25,6 +25,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -125,6 +126,7 @@ class Runtime:
     held: dict[TP, list[tuple[datetime | None, EventT[bytes]]]] = field(default_factory=dict)
     continuity: OffsetContinuity = field(default_factory=OffsetContinuity)
     failure: BaseException | None = None  # set by `fail`: the worker is stopping
+    stop_worker: Callable[[], None] = field(default=lambda: os.kill(os.getpid(), signal.SIGTERM))
 
     def fail(self, error: BaseException) -> None:
         """Stop the worker, the way a deploy does, and have it exit with a failure status: after a failure to
@@ -133,7 +135,20 @@ class Runtime:
         if self.failure is None:
             log.critical("stopping the worker: %s: %s", type(error).__name__, error, exc_info=error)
             self.failure = error
-            os.kill(os.getpid(), signal.SIGTERM)
+            self.stop_worker()
+
+    def guarded(self, work: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """`work` (a task that runs as long as the worker), stopping the worker if it raises: a crashed
+        task of a Faust app is only logged, and a worker without its global reader would judge against
+        stale authorizations, one without its input stage would sit idle, both reporting healthy."""
+
+        async def run() -> None:
+            try:
+                await work()
+            except Exception as exc:
+                self.fail(exc)
+
+        return run
 
     def topic(self, name: str) -> TopicT:
         return KeptTopic(
@@ -185,11 +200,11 @@ class Runtime:
         if not persist_due:
             return  # outputs go out on their own; only writing state and acking must wait for them
         await self.publisher.producer.delivered()
-        if engines.engines.get(message.partition) is not holder:
+        if self.failure is not None or engines.engines.get(message.partition) is not holder:
             return
         engines.persist(message.partition)
         await self.publisher.producer.delivered()
-        if engines.engines.get(message.partition) is not holder:
+        if self.failure is not None or engines.engines.get(message.partition) is not holder:
             return
         still_held: list[tuple[datetime | None, EventT[bytes]]] = []
         for until, waiting in held:  # in offset order, stopping at the first still held (see below)

@@ -5,6 +5,10 @@ Faust's producer. The runtime calls `delivered()` before it commits input or wri
 committed only after what it produced is acknowledged by the broker: at-least-once. `delivered()` waits
 for the messages produced before the call, not for everything in flight as `flush` does: with input
 flowing, a flush also waited for the other agents' later messages, and took seconds.
+
+A refusal is reported to every caller whose window holds it, not only to the first to ask: the two engine
+agents share a producer, and the one that did not hear of a refusal would write state and acknowledge input
+behind findings that never reached the broker.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ class OutputProducer:
             "compression.type": "lz4",  # compressed in librdkafka's threads, not the event loop's
         }
         self._producer = Producer(conf | overrides)
-        self._errors: list[KafkaError] = []
+        self._refused: list[tuple[int, KafkaError]] = []  # (sequence number, why)
         self._next = 0  # sequence number of the next message produced
         self._unsettled: deque[int] = deque()  # in production order, from the oldest not yet settled
         self._settled: set[int] = set()  # settled while an older one was still in flight
@@ -49,7 +53,7 @@ class OutputProducer:
         self, number: int, then: Callable[[int], None] | None, error: KafkaError | None, message: Message
     ) -> None:
         if error is not None:
-            self._errors.append(error)
+            self._refused.append((number, error))
         elif then is not None and (offset := message.offset()) is not None:
             then(offset)
         self._settled.add(number)
@@ -81,20 +85,29 @@ class OutputProducer:
             except BufferError:  # local queue full: serve deliveries until there is room
                 self._producer.poll(0.05)
 
-    async def delivered(self) -> None:
-        """Wait until every message produced before the call is acknowledged; raise if any was refused."""
+    @property
+    def produced(self) -> int:
+        """How many messages were produced so far: the sequence number of the next one."""
+        return self._next
+
+    async def delivered(self, since: int = 0) -> None:
+        """Wait until every message produced before the call is acknowledged; raise if any produced from
+        sequence number `since` on was refused. By default that is any this producer ever had refused: a worker
+        stops at the first (`Runtime.fail`). The input stage, which reads a refused window again, passes the
+        start of its current one."""
         before = self._next
         while self._unsettled and self._unsettled[0] < before:
             self._producer.poll(0)  # serves delivery callbacks, without blocking the event loop
             if self._unsettled and self._unsettled[0] < before:
                 await asyncio.sleep(0.001)
-        if self._errors:
-            errors, self._errors = self._errors, []
-            raise DeliveryFailed(f"{len(errors)} messages refused, first: {errors[0]}")
+        self._refused = [(number, error) for number, error in self._refused if number >= since]
+        refused = [error for number, error in self._refused if number < before]
+        if refused:
+            raise DeliveryFailed(f"{len(refused)} messages refused, first: {refused[0]}")
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Flush before exit; raise if anything was refused or is still undelivered."""
         left = self._producer.flush(timeout_s)
-        if self._errors or left:
-            first = f", first: {self._errors[0]}" if self._errors else ""
-            raise DeliveryFailed(f"{len(self._errors)} messages refused, {left} undelivered{first}")
+        if self._refused or left:
+            first = f", first: {self._refused[0][1]}" if self._refused else ""
+            raise DeliveryFailed(f"{len(self._refused)} messages refused, {left} undelivered{first}")

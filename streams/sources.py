@@ -78,6 +78,7 @@ class SourceReader:
         self._first: dict[TopicPartition, int] = {}  # first offset read and not yet committed
         self._next: dict[TopicPartition, int] = {}  # offset to commit: one past the last record read
         self._committed_at = time.monotonic()
+        self._window = 0  # sequence number of the first message produced since the last commit
 
     async def run(self) -> None:
         consumer = self._consumer()
@@ -122,8 +123,9 @@ class SourceReader:
         offsets, self._next = self._next, {}
         first, self._first = self._first, {}
         self._committed_at = time.monotonic()
+        window, self._window = self._window, self._producer.produced  # what was produced since the last commit
         try:
-            await self._producer.delivered()
+            await self._producer.delivered(since=window)
         except DeliveryFailed:
             log.exception("outputs refused; reading the input since the last commit again in %.0f s", RETRY_PAUSE_S)
             for tp, offset in first.items():

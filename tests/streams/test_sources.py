@@ -85,7 +85,7 @@ class CountingProducer:
     acknowledged: int = 0
     refuse_next: bool = False
 
-    async def delivered(self) -> None:
+    async def delivered(self, since: int = 0) -> None:
         if self.refuse_next:
             self.refuse_next = False
             raise DeliveryFailed("refused")

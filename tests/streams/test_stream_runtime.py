@@ -30,6 +30,7 @@ from streams.deadletter import from_rejections
 from streams.engines import IdleClock, PartitionedEngines
 from streams.health import Health
 from streams.native_records import scenario_messages
+from streams.outputs import DeliveryFailed
 from streams.processing import (
     AUTHORIZATION_SOURCES,
     Ingestor,
@@ -377,3 +378,38 @@ def test_a_message_read_again_or_from_a_revoked_partition_is_left_alone() -> Non
         asyncio.run(runtime.judge(event))  # type: ignore[arg-type]
         assert not event.acked
     assert len(producer.sent) == published  # type: ignore[attr-defined]
+
+
+def test_a_failed_worker_judges_publishes_and_acks_nothing_more_and_stops_once() -> None:
+    """After its outputs were refused, a worker must not acknowledge input whose findings may be lost."""
+    config = OpswardenConfig()
+    runtime, topic, _tables = judging_runtime(config, timedelta(0))
+    stops: list[None] = []
+    runtime.stop_worker = lambda: stops.append(None)
+    runtime.fail(DeliveryFailed("1 messages refused"))
+    runtime.fail(RuntimeError("and then another"))
+    event = Event(Message(None, change_batch(config), topic, 0, 0))
+    asyncio.run(runtime.judge(event))  # type: ignore[arg-type]
+    assert not event.acked
+    assert not runtime.publisher.producer.sent  # type: ignore[attr-defined]
+    assert len(stops) == 1
+    assert isinstance(runtime.failure, DeliveryFailed)
+
+
+def test_a_long_running_task_that_raises_stops_the_worker_and_a_cancelled_one_does_not() -> None:
+    runtime, _topic, _tables = judging_runtime(OpswardenConfig(), timedelta(0))
+    stops: list[None] = []
+    runtime.stop_worker = lambda: stops.append(None)
+
+    async def cancelled() -> None:
+        raise asyncio.CancelledError
+
+    async def broken() -> None:
+        raise KeyError("a bug")
+
+    with pytest.raises(asyncio.CancelledError):  # a worker stopping cancels its tasks: not a failure
+        asyncio.run(runtime.guarded(cancelled)())
+    assert runtime.failure is None
+    asyncio.run(runtime.guarded(broken)())
+    assert isinstance(runtime.failure, KeyError)
+    assert len(stops) == 1
