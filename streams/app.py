@@ -146,6 +146,9 @@ class Runtime:
             try:
                 await work()
             except Exception as exc:
+                if self.app.should_stop:  # a client closed under it by the stop itself: not a failure
+                    log.warning("%s ended while the worker stopped: %s", getattr(work, "__qualname__", work), exc)
+                    return
                 self.fail(exc)
 
         return run

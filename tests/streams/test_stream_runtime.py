@@ -321,7 +321,7 @@ def judging_runtime(
     runtime = Runtime(
         settings=Settings(),
         config=config,
-        app=SimpleNamespace(consumer=AssignedConsumer({TP(topic, 0)}, {})),  # type: ignore[arg-type]
+        app=SimpleNamespace(consumer=AssignedConsumer({TP(topic, 0)}, {}), should_stop=False),  # type: ignore[arg-type]
         publisher=Publisher(RebalancingProducer(), "findings", "ledger", "deadletter"),  # type: ignore[arg-type]
         shared=SharedState(),
         reader=None,  # type: ignore[arg-type]
@@ -410,6 +410,10 @@ def test_a_long_running_task_that_raises_stops_the_worker_and_a_cancelled_one_do
     with pytest.raises(asyncio.CancelledError):  # a worker stopping cancels its tasks: not a failure
         asyncio.run(runtime.guarded(cancelled)())
     assert runtime.failure is None
+    runtime.app.should_stop = True  # type: ignore[misc]  # the worker is stopping: what breaks then is not a failure
+    asyncio.run(runtime.guarded(broken)())
+    assert runtime.failure is None
+    runtime.app.should_stop = False  # type: ignore[misc]
     asyncio.run(runtime.guarded(broken)())
     assert isinstance(runtime.failure, KeyError)
     assert len(stops) == 1
