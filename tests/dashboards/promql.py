@@ -19,7 +19,7 @@ GRAFANA_MACROS = {"$__rate_interval": "1m", "$__range": "1h", "$__interval": "15
 _NOT_METRICS = {
     "sum", "max", "min", "avg", "count", "topk", "bottomk", "by", "without", "on", "ignoring", "and", "or",
     "unless", "rate", "increase", "irate", "histogram_quantile", "absent", "vector", "offset", "le", "bool",
-    "group_left", "group_right", "time", "scalar", "clamp_min", "clamp_max",
+    "group_left", "group_right", "time", "scalar", "clamp_min", "clamp_max", "changes",
 }  # fmt: skip
 _IDENTIFIER = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
