@@ -29,6 +29,8 @@ from streams.outputs import OutputProducer
 from streams.routing import ACTIVE, authorization_notice, encode_item, items_message
 from streams.routing import partition_for as route
 
+#: Keys whose partition the input stage remembers rather than hashes for every item.
+PARTITIONS_REMEMBERED = 100_000
 #: Largest repartition message, under the 1 MB a broker accepts by default; bigger batches mean fewer state writes.
 MAX_ROUTED_BYTES = 900 * 1024
 AUTHORIZATION_SOURCES = ("authorization", "servicenow")
@@ -99,13 +101,14 @@ class Ingestor:
         activity_every_s: float,
     ) -> None:
         self.config = config
-        self.detectors = detectors
         self.routes = routes
         self.partitions = partitions
         self.sources = sources
         self.publisher = publisher
         self.activity_every_s = activity_every_s
         self._activity_sent = 0.0
+        self._routing = [(topic, tuple(detectors[kind])) for kind, topic in routes.items()]
+        self._partition_of: dict[str, int] = {}
 
     def ingest(self, messages: Iterable[SourceMessage]) -> None:
         batches: dict[tuple[str, int], list[bytes]] = defaultdict(list)
@@ -143,11 +146,19 @@ class Ingestor:
 
     def _route(self, item: Parsed, batches: dict[tuple[str, int], list[bytes]]) -> None:
         encoded: bytes | None = None
-        for kind, topic in self.routes.items():
-            keys = {key for detector in self.detectors[kind] for key in detector.keys(item)}
-            for partition in {route(key, self.partitions) for key in keys}:
+        for topic, detectors in self._routing:
+            for partition in {self._partition(key) for detector in detectors for key in detector.keys(item)}:
                 encoded = encoded or encode_item(item)
                 batches[(topic, partition)].append(encoded)
+
+    def _partition(self, key: str) -> int:
+        """A busy principal's key comes back thousands of times a second: remembered, not hashed each time."""
+        found = self._partition_of.get(key)
+        if found is None:
+            if len(self._partition_of) >= PARTITIONS_REMEMBERED:
+                self._partition_of.clear()
+            found = self._partition_of[key] = route(key, self.partitions)
+        return found
 
 
 class AuthorizationIngestor:

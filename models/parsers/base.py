@@ -39,7 +39,7 @@ class SourceParser(Protocol):
     def parse(self, record: Record, ctx: ParseContext) -> list[Parsed]: ...
 
 
-def require(record: Record, *path: str) -> Any:
+def require(record: Any, *path: str) -> Any:
     """The value at a nested key path, or a ParseError naming the missing field."""
     value: Any = record
     for key in path:
@@ -49,7 +49,7 @@ def require(record: Record, *path: str) -> Any:
     return value
 
 
-def optional(record: Record, *path: str) -> Any:
+def optional(record: Any, *path: str) -> Any:
     """The value at a nested key path, or None where any step is absent or not a mapping."""
     value: Any = record
     for key in path:
@@ -59,14 +59,14 @@ def optional(record: Record, *path: str) -> Any:
     return value
 
 
-def require_str(record: Record, *path: str) -> str:
+def require_str(record: Any, *path: str) -> str:
     value = require(record, *path)
     if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
         raise ParseError(RejectReason.INVALID_VALUE, f"field {'.'.join(path)} is not a non-empty string")
     return str(value)
 
 
-def optional_str(record: Record, *path: str) -> str | None:
+def optional_str(record: Any, *path: str) -> str | None:
     value = optional(record, *path)
     if isinstance(value, str) and value:
         return value
@@ -75,7 +75,7 @@ def optional_str(record: Record, *path: str) -> str | None:
     return None
 
 
-def require_time(record: Record, *path: str) -> datetime:
+def require_time(record: Any, *path: str) -> datetime:
     value = require(record, *path)
     try:
         return parse_time(value)

@@ -25,6 +25,7 @@ from models.config import OpswardenConfig
 from models.parsers import parse_document
 from models.parsers.base import ParseContext
 from models.rejection import Rejection, RejectReason
+from streams import processing
 from streams.app import Runtime
 from streams.deadletter import from_rejections
 from streams.engines import IdleClock, PartitionedEngines
@@ -101,6 +102,37 @@ def test_partition_of_a_key_is_stable_and_spread() -> None:
     assert set(partition_for(k, PARTITIONS) for k in keys) == set(range(PARTITIONS))
     key = "arn:aws:iam::111122223333:role/maintenance-runner"
     assert partition_for(key, 4) == zlib.crc32(key.encode()) % 4  # not hash(): the same in every process
+
+
+def routed_batches(config: OpswardenConfig) -> list[tuple[str, int | None, list[str]]]:
+    """The demo's events through an Ingestor: (topic, partition, event ids) of each repartition message."""
+    _, messages = demo_items(config)
+    detectors = build_detectors(config)
+    by_kind = {kind: [d for d in detectors if d.key_kind is kind] for kind in KeyKind}
+    producer = RecordingProducer()
+    publisher = Publisher(producer, "findings", "ledger", "deadletter")  # type: ignore[arg-type]
+    topics = TopicNames()
+    routes = {KeyKind.PRINCIPAL: "by-principal", KeyKind.TARGET: "by-target"}
+    ingestor = Ingestor(config, by_kind, routes, PARTITIONS, topics.sources(), publisher, 3600.0)
+    events = [m for m in messages if m[0] != topics.name("authorizations")]
+    ingestor.ingest([Message(None, value, topic, 0, offset) for offset, (topic, _, value) in enumerate(events)])
+    batches = [(topic, partition, decode_message(value or b"")) for topic, partition, value, _ in producer.sent]
+    return [
+        (topic, partition, [getattr(i, "event_id", getattr(i, "id", "")) for i in routed.items])
+        for topic, partition, routed in batches
+        if routed.items
+    ]
+
+
+def test_routing_forgets_remembered_partitions_when_full_and_routes_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = OpswardenConfig()
+    remembering = routed_batches(config)
+    monkeypatch.setattr(processing, "PARTITIONS_REMEMBERED", 2)
+    forgetting = routed_batches(config)
+    assert forgetting == remembering
+    assert {partition for _, partition, _ in remembering} == set(range(PARTITIONS))
 
 
 def shuffled_engines_outputs(config: OpswardenConfig, window: timedelta, seed: int) -> list[bytes]:
