@@ -8,9 +8,18 @@ changelogs.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -50,7 +59,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
 
 def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]:
-    """Create every missing topic; returns name → "created" or "exists". Other errors raise."""
+    """Create every missing topic, then anchor the engines' offsets; returns name → "created" or "exists".
+    Other errors raise."""
     admin = AdminClient(settings.confluent_config())
     specs = topic_specs(settings)
     replicas = settings.replication_factor
@@ -65,29 +75,39 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
             outcome[name] = "exists"
-    engine_topics = [settings.topics.name(name) for name in ("by_principal", "by_target")]
-    anchor_engine_offsets(settings, admin, [t for t in engine_topics if outcome.get(t) == "created"], timeout_s)
+    anchor_engine_offsets(settings, timeout_s)
     return outcome
 
 
-def anchor_engine_offsets(settings: Settings, admin: AdminClient, topics: list[str], timeout_s: float) -> None:
-    """Start every partition of new repartition topics with a marker (a stale tick) and commit the engines'
-    group past it, so that each has a committed offset above 0 from the start.
+def anchor_engine_offsets(settings: Settings, timeout_s: float = 30.0) -> list[TopicPartition]:
+    """Give every empty repartition partition the engines' group has no offset for a marker (a stale tick),
+    and commit the group past it; returns the partitions anchored.
 
     After Faust recovers a worker's tables, aiokafka seeks back to the committed offset only when it is above
     0: with none, what it fetched (and Faust discarded) during recovery was skipped, and a worker killed
-    before its first commit on a partition lost its first batches to its replacement. A broker that refuses
-    the commit (some Kafka-compatible ones) leaves that gap, with a warning."""
-    if not topics:
-        return
+    before its first commit on a partition lost its first batches to its replacement. `topics create` and
+    every worker at start call this, so topics created by other means (Terraform, an operator) are anchored
+    too. A partition is anchored only while it is empty and its marker lands at its end: nothing is ever
+    committed past data. A refused commit (a group already running, some Kafka-compatible brokers) leaves
+    that gap, with a warning."""
+    empty = _empty_uncommitted(settings, timeout_s)
+    if not empty:
+        return []
+    landed: dict[tuple[str, int], int] = {}
+
+    def on_delivery(error: KafkaError | None, message: Message) -> None:
+        if error is None and (offset := message.offset()) is not None:
+            landed[(message.topic() or "", message.partition() or 0)] = offset
+
     producer = Producer(settings.confluent_config())
-    for topic in topics:
-        for partition in range(settings.partitions):
-            producer.produce(topic, tick_message(0.0), partition=partition)
+    for topic, partition in empty:
+        producer.produce(topic, tick_message(0.0), partition=partition, on_delivery=on_delivery)
     if producer.flush(timeout_s):
         log.warning("repartition markers not delivered; engine offsets start uncommitted")
-        return
-    past = [TopicPartition(topic, partition, 1) for topic in topics for partition in range(settings.partitions)]
+    past = [TopicPartition(t, p, offset + 1) for (t, p), offset in landed.items() if offset == empty[(t, p)]]
+    if not past:
+        return []
+    admin = AdminClient(settings.confluent_config())
     try:
         for future in admin.alter_consumer_group_offsets(
             [ConsumerGroupTopicPartitions(settings.app_id, past)]
@@ -95,3 +115,39 @@ def anchor_engine_offsets(settings: Settings, admin: AdminClient, topics: list[s
             future.result(timeout=timeout_s)
     except KafkaException as exc:
         log.warning("could not commit the engines' starting offsets (%s); they start uncommitted", exc)
+        return []
+    return past
+
+
+def _empty_uncommitted(settings: Settings, timeout_s: float) -> dict[tuple[str, int], int]:
+    """(topic, partition) → end offset, for the repartition partitions that are empty and uncommitted."""
+    topics = [settings.topics.name(name) for name in ("by_principal", "by_target")]
+    partitions = [TopicPartition(topic, p) for topic in topics for p in range(settings.partitions)]
+    consumer = Consumer(settings.confluent_config() | {"group.id": settings.app_id, "enable.auto.commit": False})
+    try:
+        empty: dict[tuple[str, int], int] = {}
+        for committed in consumer.committed(partitions, timeout=timeout_s):
+            if committed.offset >= 0:
+                continue
+            low, high = _watermarks(consumer, TopicPartition(committed.topic, committed.partition), timeout_s)
+            if low == high:
+                empty[(committed.topic, committed.partition)] = high
+        return empty
+    finally:
+        consumer.close()
+
+
+#: What a partition just created may answer until its leader is elected.
+LEADERLESS = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
+
+
+def _watermarks(consumer: Consumer, partition: TopicPartition, timeout_s: float) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(partition, timeout_s)
+            return low, high
+        except KafkaException as exc:
+            if exc.args[0].code() not in LEADERLESS or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

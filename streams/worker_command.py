@@ -6,12 +6,14 @@ even when the app disables it, so `--without-web` is added unless `--with-web` i
 
 from __future__ import annotations
 
+import logging
 import sys
 from importlib.metadata import version
 from pathlib import Path
 
 import click
 import yaml
+from confluent_kafka import KafkaException
 
 from models.registry import WorkflowRegistry
 from streams import metrics
@@ -22,6 +24,9 @@ from streams.outputs import OutputProducer
 from streams.processes import tune_gc
 from streams.processing import workflow_message
 from streams.settings import Settings
+from streams.topics import anchor_engine_offsets
+
+log = logging.getLogger(__name__)
 
 #: The exit status of a worker stopped by a failure to deliver outputs or write state (sysexits' EX_SOFTWARE).
 EXIT_FAILED = 70
@@ -44,6 +49,10 @@ def prepare_worker(settings: Settings) -> Runtime:
     register_agents(runtime)
     if settings.registry_file is not None:
         seed_registry(settings, settings.registry_file)
+    try:
+        anchor_engine_offsets(settings)  # topics created by other means than `opswarden topics create`
+    except KafkaException as exc:
+        log.warning("could not check the engines' starting offsets: %s", exc)
     metrics.install_faust_sensors(runtime.app)
     metrics.set_build_info(version("opswarden"), config)
     if settings.metrics_port:

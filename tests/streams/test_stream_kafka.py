@@ -22,8 +22,16 @@ from typing import Any
 
 import orjson
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupState, KafkaException, Message, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_INVALID,
+    Consumer,
+    ConsumerGroupState,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from detectors.catalog import build_detectors
 from detectors.engine import Engine, run
@@ -32,10 +40,11 @@ from models.parsers import parse_document
 from models.parsers.base import ParseContext
 from streams.embedded_broker import free_port
 from streams.native_records import key_for, native_record, scenario_messages, topic_for
+from streams.outputs import OutputProducer
 from streams.processing import AUTHORIZATION_SOURCES
 from streams.replay import in_replay_order
 from streams.settings import Settings
-from streams.topics import create_topics
+from streams.topics import anchor_engine_offsets, create_topics, topic_specs
 from streams.worker_command import EXIT_FAILED
 from tests.samples import panther_cases
 from tests.streams.worker_process import WHOLE_INPUT, Produced, WorkerCluster, child_pids, running
@@ -369,14 +378,86 @@ def wait_for_probe(url: str, timeout_s: float) -> int | None:
     return status
 
 
+def created_elsewhere(settings: Settings) -> None:
+    """The topics as Terraform or an operator would make them: the same specs, no anchoring."""
+    admin = AdminClient(settings.confluent_config())
+    new = [NewTopic(spec.name, spec.partitions, 1, config=spec.config) for spec in topic_specs(settings)]
+    for future in admin.create_topics(new).values():
+        future.result(timeout=30)
+
+
+def engine_partitions(settings: Settings) -> list[TopicPartition]:
+    engine_topics = [settings.topics.name(name) for name in ("by_principal", "by_target")]
+    return [TopicPartition(t, p) for t in engine_topics for p in range(settings.partitions)]
+
+
+def committed_offsets(bootstrap: str, settings: Settings) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": settings.app_id})
+    try:
+        return [tp.offset for tp in consumer.committed(engine_partitions(settings), timeout=30)]
+    finally:
+        consumer.close()
+
+
+def test_anchoring_skips_partitions_that_hold_data_or_are_committed(kafka_bootstrap: str) -> None:
+    """Nothing is ever committed past data: a partition that holds some, or one the group has an offset
+    for, is left as it is, and anchoring twice writes no second marker."""
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    settings = Settings(bootstrap_servers=kafka_bootstrap, app_id=f"{prefix}opswarden", topics={"prefix": prefix})  # type: ignore[arg-type]
+    created_elsewhere(settings)
+    with_data = TopicPartition(settings.topics.name("by_principal"), 1)
+    producer = OutputProducer(settings)
+    producer.produce(with_data.topic, b"I\n", partition=with_data.partition)
+    producer.close()
+    anchored = anchor_engine_offsets(settings)
+    partitions = engine_partitions(settings)
+    assert {(tp.topic, tp.partition) for tp in anchored} == {
+        (tp.topic, tp.partition) for tp in partitions if (tp.topic, tp.partition) != (with_data.topic, 1)
+    }
+    names = [(tp.topic, tp.partition) for tp in partitions]
+    offsets = dict(zip(names, committed_offsets(kafka_bootstrap, settings), strict=True))
+    assert offsets.pop((with_data.topic, 1)) < 0  # still uncommitted: its data is read from the start
+    assert set(offsets.values()) == {1}
+    assert anchor_engine_offsets(settings) == []
+
+
+def test_a_worker_anchors_repartition_topics_created_by_other_means(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Topics made without `opswarden topics create` get their markers and offsets from the first worker, before
+    it reads or writes anything: every engine partition starts with a stale tick, and the group has offsets
+    (its own commits can only move them on)."""
+    cluster = StreamUnderTest.create(kafka_bootstrap, tmp_path, SMALL_LIMITS, topics=created_elsewhere)
+    try:
+        assert set(committed_offsets(kafka_bootstrap, cluster.settings)) == {OFFSET_INVALID}
+        port = free_port()
+        cluster.start_worker(OPSWARDEN_METRICS_PORT=str(port))
+        assert wait_for_probe(f"http://127.0.0.1:{port}/readyz", timeout_s=60) == 200, cluster.worker_log()
+        assert min(committed_offsets(kafka_bootstrap, cluster.settings)) >= 1
+        partitions = engine_partitions(cluster.settings)
+        consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"check-{uuid.uuid4().hex}"})
+        try:
+            consumer.assign([TopicPartition(tp.topic, tp.partition, 0) for tp in partitions])
+            first = {}
+            deadline = time.monotonic() + 30
+            while len(first) < len(partitions) and time.monotonic() < deadline:
+                for message in consumer.consume(100, timeout=1):
+                    if message.error() is None and message.offset() == 0:
+                        first[(message.topic(), message.partition())] = orjson.loads(message.value() or b"{}")
+        finally:
+            consumer.close()
+        assert len(first) == len(partitions)
+        assert all(value == {"tick": 0.0} for value in first.values()), first
+    finally:
+        cluster.stop()
+
+
 def test_new_repartition_partitions_start_committed_past_a_marker(kafka_bootstrap: str) -> None:
     """aiokafka seeks back after Faust's table recovery only to committed offsets above 0, so a partition no
     worker has committed yet would skip what was fetched during recovery: `create_topics` commits past a marker."""
     prefix = f"t{uuid.uuid4().hex[:10]}-"
     settings = Settings(bootstrap_servers=kafka_bootstrap, app_id=f"{prefix}opswarden", topics={"prefix": prefix})  # type: ignore[arg-type]
     create_topics(settings)
+    partitions = engine_partitions(settings)
     engine_topics = [settings.topics.name(name) for name in ("by_principal", "by_target")]
-    partitions = [TopicPartition(t, p) for t in engine_topics for p in range(settings.partitions)]
     consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": settings.app_id})
     try:
         assert [tp.offset for tp in consumer.committed(partitions, timeout=30)] == [1] * len(partitions)

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -79,9 +79,17 @@ class WorkerCluster:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @classmethod
-    def create(cls, bootstrap: str, workdir: Path, config: dict[str, Any], partitions: int = 4, **env: str) -> Self:
-        """Fresh topics on `bootstrap` and the settings for workers with `config`; `env` adds or overrides
-        `OPSWARDEN_*` variables (the metrics endpoint is off unless `OPSWARDEN_METRICS_PORT` is given)."""
+    def create(
+        cls,
+        bootstrap: str,
+        workdir: Path,
+        config: dict[str, Any],
+        partitions: int = 4,
+        topics: Callable[[Settings], object] = create_topics,
+        **env: str,
+    ) -> Self:
+        """Fresh topics on `bootstrap` (made by `topics`) and the settings for workers with `config`; `env` adds
+        or overrides `OPSWARDEN_*` variables (the metrics endpoint is off unless `OPSWARDEN_METRICS_PORT` is given)."""
         prefix = f"t{uuid.uuid4().hex[:10]}-"
         config_file = workdir / "opswarden.yaml"
         config_file.write_text(yaml.safe_dump(config))
@@ -102,7 +110,7 @@ class WorkerCluster:
             topics=TopicNames(prefix=prefix),
             partitions=partitions,
         )
-        create_topics(settings)
+        topics(settings)
         return cls(bootstrap, settings, os.environ | variables, workdir, load_config(config))
 
     def start_worker(self, **env: str) -> subprocess.Popen[bytes]:
