@@ -1,11 +1,13 @@
 """End-to-end speed of one `opswarden worker` against a real Kafka broker (run by hand, not a test).
 
-    python -m bench.stream_throughput [--bootstrap HOST:PORT] [--events 150000]
+    python -m bench.stream_throughput [--bootstrap HOST:PORT [--broker-pid PID]] [--events 150000]
 
 Reports, in one run:
 - events/s end to end with one CloudTrail record per message, and with 100-record envelopes: N events
   are produced first, then a worker starts; the rate is N over the time from its first to its last verdict
-  (read from the ledger after the run, by the CreateTime the worker's producer stamps);
+  (read from the ledger after the run, by the CreateTime the worker's producer stamps), and the CPU each
+  process spent an event meanwhile (the worker, its input-stage processes and, when the benchmark started
+  it or `--broker-pid` names it, the broker; read from Linux's `/proc`);
 - p50/p99 latency from produce to finding at a fixed offered rate (5,000 events/s), in steady state: the
   load starts `SETTLE_S` after the worker's first verdict;
 - the ceiling: a bare aiokafka consumer reading and orjson-parsing the same topics.
@@ -30,7 +32,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -162,9 +165,10 @@ class Run:
         consumer.close()
         return found
 
-    def wait_for(self, name: str, count: int, timeout_s: float) -> None:
-        """Until the `name` topic holds `count` messages, polling its end offsets: reading the messages while
-        the worker runs would take CPU from it on this two-core machine (about 5% of the run)."""
+    def wait_for(self, name: str, count: int, timeout_s: float, on_first: Callable[[], None] | None = None) -> None:
+        """Until the `name` topic holds `count` messages, polling its end offsets (`on_first` runs when the first
+        is there): reading the messages while the worker runs would take CPU from it on this two-core machine
+        (about 5% of the run)."""
         topic = self.settings.topics.name(name)
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
         deadline = time.monotonic() + timeout_s
@@ -173,11 +177,24 @@ class Run:
                 ends = (
                     consumer.get_watermark_offsets(TopicPartition(topic, p)) for p in range(self.settings.partitions)
                 )
-                if sum(high for _, high in ends) >= count:
+                held = sum(high for _, high in ends)
+                if held and on_first is not None:
+                    on_first()
+                    on_first = None
+                if held >= count:
                     return
-                time.sleep(0.5)
+                time.sleep(0.1)
         finally:
             consumer.close()
+
+    def cpu_seconds(self, broker_pid: int | None) -> dict[str, float]:
+        """CPU seconds used so far by the worker, its input-stage processes and the broker (Linux `/proc`)."""
+        assert self.worker is not None
+        worker = self.worker.pid
+        used = {"worker": cpu_seconds(worker), "input stage": sum(cpu_seconds(p) for p in descendants(worker))}
+        if broker_pid is not None:
+            used["broker"] = cpu_seconds(broker_pid)
+        return used
 
     def stop(self) -> None:
         if self.worker is not None and self.worker.poll() is None:
@@ -185,20 +202,62 @@ class Run:
             self.worker.wait(30)
 
 
-def throughput(bootstrap: str, workdir: Path, events: int, envelope: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a live process; 0 for one that is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """The live processes below `pid` (the worker's input-stage processes)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+@dataclass(frozen=True)
+class Throughput:
+    events_per_s: float
+    cpu_us_per_event: dict[str, float]  # by process, from the first verdict to the last
+
+
+def throughput(bootstrap: str, workdir: Path, events: int, envelope: int, broker_pid: int | None) -> Throughput:
     """Events/s end to end: N events waiting in the topic, then a worker; first to last verdict published."""
     run = Run(bootstrap, workdir, f"tp{envelope}")
     config = OpswardenConfig()
     tail = releasing_index(0, config)  # the last events only push the watermark past the others' grace
     run.produce(events + tail, envelope)
     run.start_worker()
+    started: dict[str, float] = {}
     try:
-        run.wait_for("ledger", events, timeout_s=600)
+        run.wait_for("ledger", events, timeout_s=600, on_first=lambda: started.update(run.cpu_seconds(broker_pid)))
+        finished = run.cpu_seconds(broker_pid)
     finally:
         run.stop()
     found = run.outputs("ledger", events, timeout_s=60)
     times = sorted(moment for moment, _ in found)
-    return len(times) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+    rate = len(times) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+    cpu = {name: (finished[name] - started.get(name, 0.0)) / events * 1e6 for name in finished}
+    return Throughput(rate, cpu)
+
+
+def print_throughput(label: str, result: Throughput, target: int) -> None:
+    cpu = ", ".join(f"{name} {us:.0f}" for name, us in result.cpu_us_per_event.items())
+    print(f"end to end, {label} {result.events_per_s:10,.0f} events/s (target {target:,})", flush=True)
+    print(f"  CPU µs an event while it ran: {cpu}", flush=True)
 
 
 def latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> tuple[float, float, int]:
@@ -292,6 +351,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--latency-only", action="store_true", help="Only the latency run, at --rate.")
+    parser.add_argument("--broker-pid", type=int, help="With --bootstrap: a broker on this machine, to count its CPU.")
     args = parser.parse_args()
     broker = None
     if args.bootstrap is None:
@@ -303,10 +363,11 @@ def main() -> None:
         if args.latency_only:
             print_latency(args.bootstrap, workdir, args.rate, args.seconds)
             return
-        single = throughput(args.bootstrap, workdir, args.events, 1)
-        print(f"end to end, 1 record/message:     {single:10,.0f} events/s (target 15,000)", flush=True)
-        enveloped = throughput(args.bootstrap, workdir, args.events, ENVELOPE)
-        print(f"end to end, {ENVELOPE}-record envelopes: {enveloped:10,.0f} events/s (target 50,000)", flush=True)
+        broker_pid = broker.pid if broker is not None else args.broker_pid
+        single = throughput(args.bootstrap, workdir, args.events, 1, broker_pid)
+        print_throughput("1 record/message:    ", single, 15_000)
+        enveloped = throughput(args.bootstrap, workdir, args.events, ENVELOPE, broker_pid)
+        print_throughput(f"{ENVELOPE}-record envelopes:", enveloped, 50_000)
         print_latency(args.bootstrap, workdir, args.rate, args.seconds)
         for envelope in (1, ENVELOPE):
             rate = ceiling(args.bootstrap, workdir, args.events, envelope)
