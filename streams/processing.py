@@ -19,6 +19,7 @@ from detectors.base import Detector, KeyKind, Outputs
 from detectors.context import AuthorizationIndex, DetectionContext, RegistryIndex
 from models.authorization import AuthorizationRecord
 from models.config import LimitsConfig, OpswardenConfig
+from models.finding import DetectionFinding
 from models.parsers import ParseResult, parse_document
 from models.parsers.base import ParseContext, Parsed
 from models.registry import Workflow
@@ -68,7 +69,8 @@ class Publisher:
 
     def outputs(self, out: Outputs) -> None:
         for finding in out.findings:
-            self.producer.produce(self.findings, orjson.dumps(finding.model_dump_ocsf()), finding.uid)
+            value = orjson.dumps(finding.model_dump_ocsf())
+            self.producer.produce(self.findings, value, finding.uid, headers=finding_headers(finding))
         for entry in out.ledger:
             self.producer.produce(self.ledger, entry.to_json(), entry.event_id)
         metrics.record_outputs(out, datetime.now(UTC))
@@ -76,6 +78,19 @@ class Publisher:
     def dead_letter(self, letter: DeadLetter) -> None:
         self.producer.produce(self.deadletter, letter.value, letter.key, headers=letter.headers())
         metrics.record_dead_letter(letter.topic, letter.reason)
+
+
+def finding_headers(finding: DetectionFinding) -> list[tuple[str, bytes]]:
+    """What a pipeline to the SIEM (Kafka Connect, Vector, Logstash) can route and filter findings on without
+    parsing them: the OCSF class and version, and the finding's type, severity and activity."""
+    return [
+        ("content-type", b"application/json"),
+        ("ocsf.class_uid", str(finding.class_uid).encode()),
+        ("ocsf.version", finding.metadata.version.encode()),
+        ("opswarden.finding_type", finding.finding_type.encode()),
+        ("opswarden.severity", finding.severity.encode()),
+        ("opswarden.activity", finding.activity_name.encode()),
+    ]
 
 
 def origin(message: SourceMessage) -> str:

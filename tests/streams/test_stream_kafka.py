@@ -217,7 +217,16 @@ def test_findings_equal_replay_for_samples_and_scenario(stream: StreamUnderTest)
     observed = stream.findings({finding_id(f) for f in expected}, timeout_s=90)
     assert_same_findings(observed, expected)
     for message in stream.read(stream.settings.topics.name("findings"), lambda got: False, 1):
-        assert message.key().decode() == orjson.loads(message.value())["finding_info"]["uid"]
+        finding = orjson.loads(message.value())
+        assert message.key().decode() == finding["finding_info"]["uid"]
+        assert dict(message.headers() or []) == {
+            "content-type": b"application/json",
+            "ocsf.class_uid": b"2004",
+            "ocsf.version": finding["metadata"]["version"].encode(),
+            "opswarden.finding_type": finding["finding_info"]["types"][0].encode(),
+            "opswarden.severity": finding["severity"].encode(),
+            "opswarden.activity": finding["activity_name"].encode(),
+        }
 
 
 def test_worker_killed_mid_stream_is_replaced_without_losing_findings(stream: StreamUnderTest) -> None:

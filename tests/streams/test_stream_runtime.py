@@ -17,7 +17,7 @@ import orjson
 import pytest
 from faust.types import TP
 
-from detectors.base import KeyKind
+from detectors.base import KeyKind, Outputs
 from detectors.catalog import build_detectors
 from detectors.engine import Engine, run
 from detectors.scenario import demo_scenario
@@ -102,6 +102,35 @@ def test_partition_of_a_key_is_stable_and_spread() -> None:
     assert set(partition_for(k, PARTITIONS) for k in keys) == set(range(PARTITIONS))
     key = "arn:aws:iam::111122223333:role/maintenance-runner"
     assert partition_for(key, 4) == zlib.crc32(key.encode()) % 4  # not hash(): the same in every process
+
+
+def test_findings_carry_headers_a_siem_pipeline_can_route_on() -> None:
+    config = OpswardenConfig()
+    findings = run(Engine(config, build_detectors(config)), demo_scenario(7)).findings
+    assert {f.activity_name for f in findings} >= {"Create", "Update"}
+    producer = HeaderRecordingProducer()
+    publisher = Publisher(producer, "findings", "ledger", "deadletter")  # type: ignore[arg-type]
+    publisher.outputs(Outputs(findings=findings))
+    assert len(producer.sent) == len(findings)
+    for value, headers in producer.sent:
+        finding = orjson.loads(value)
+        assert dict(headers) == {
+            "content-type": b"application/json",
+            "ocsf.class_uid": b"2004",
+            "ocsf.version": b"1.3.0",
+            "opswarden.finding_type": finding["finding_info"]["types"][0].encode(),
+            "opswarden.severity": finding["severity"].encode(),
+            "opswarden.activity": finding["activity_name"].encode(),
+        }
+
+
+class HeaderRecordingProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, list[tuple[str, bytes]]]] = []
+
+    def produce(self, topic: str, value: bytes, key: Any = None, **kwargs: Any) -> None:
+        if topic == "findings":
+            self.sent.append((value, kwargs.get("headers") or []))
 
 
 def routed_batches(config: OpswardenConfig) -> list[tuple[str, int | None, list[str]]]:
