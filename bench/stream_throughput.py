@@ -214,7 +214,8 @@ def cpu_seconds(pid: int) -> float:
 def descendants(pid: int) -> list[int]:
     """The live processes below `pid` (the worker's input-stage processes)."""
     parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
+    processes = Path("/proc")
+    for entry in processes.iterdir() if processes.is_dir() else ():
         if entry.name.isdigit():
             try:
                 parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
