@@ -44,6 +44,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from bench.procfs import child_pids, cpu_seconds
 from models.config import OpswardenConfig
 from streams.outputs import OutputProducer
 from streams.settings import Settings, TopicNames
@@ -191,7 +192,7 @@ class Run:
         """CPU seconds used so far by the worker, its input-stage processes and the broker (Linux `/proc`)."""
         assert self.worker is not None
         worker = self.worker.pid
-        used = {"worker": cpu_seconds(worker), "input stage": sum(cpu_seconds(p) for p in descendants(worker))}
+        used = {"worker": cpu_seconds(worker), "input stage": sum(cpu_seconds(p) for p in child_pids(worker))}
         if broker_pid is not None:
             used["broker"] = cpu_seconds(broker_pid)
         return used
@@ -200,33 +201,6 @@ class Run:
         if self.worker is not None and self.worker.poll() is None:
             self.worker.terminate()
             self.worker.wait(30)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds of a live process; 0 for one that is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def descendants(pid: int) -> list[int]:
-    """The live processes below `pid` (the worker's input-stage processes)."""
-    parents: dict[int, int] = {}
-    processes = Path("/proc")
-    for entry in processes.iterdir() if processes.is_dir() else ():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-    found, frontier = [], [pid]
-    while frontier:
-        children = [child for child, parent in parents.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
 
 
 @dataclass(frozen=True)

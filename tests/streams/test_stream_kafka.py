@@ -33,6 +33,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench.procfs import child_pids
 from detectors.catalog import build_detectors
 from detectors.engine import Engine, run
 from detectors.scenario import demo_scenario, evaluation_scenario
@@ -47,7 +48,7 @@ from streams.settings import Settings
 from streams.topics import anchor_engine_offsets, create_topics, topic_specs
 from streams.worker_command import EXIT_FAILED
 from tests.samples import panther_cases
-from tests.streams.worker_process import WHOLE_INPUT, Produced, WorkerCluster, child_pids, running
+from tests.streams.worker_process import WHOLE_INPUT, Produced, WorkerCluster, running
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 

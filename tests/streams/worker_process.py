@@ -8,7 +8,6 @@ A worker also dies with the test process, so a killed test run cannot leave one 
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import signal
@@ -47,15 +46,6 @@ Produced = tuple[str, str | None, bytes]
 def _die_with_parent() -> None:
     """Runs in the forked child: have Linux kill the worker if the test process dies without stopping it."""
     ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-
-
-def child_pids(pid: int) -> list[int]:
-    """The processes `pid` started (its ingest processes and multiprocessing's resource tracker)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            found += [int(child) for child in (task / "children").read_text().split()]
-    return found
 
 
 def running(pid: int) -> bool:
