@@ -187,7 +187,7 @@ INGEST_RESTARTS = Counter(
 )
 BUILD_INFO = Info(
     "opswarden_build",
-    "The running version and a hash of the effective configuration (1 per worker).",
+    "The running version, a hash of the effective configuration, and whether the per-event code runs compiled.",
     registry=REGISTRY,
 )
 
@@ -351,10 +351,11 @@ def config_hash(config: OpswardenConfig) -> str:
     return hashlib.sha256(canonical).hexdigest()[:12]
 
 
-def set_build_info(version: str, config: OpswardenConfig) -> None:
-    """Publish `opswarden_build_info{version, config_hash} 1` once at worker start, and start the series the
-    config bounds at zero (`initialise_series`)."""
-    BUILD_INFO.info({"version": version, "config_hash": config_hash(config)})
+def set_build_info(version: str, config: OpswardenConfig, code: str) -> None:
+    """Publish `opswarden_build_info{version, config_hash, code} 1` once at worker start (`code`: whether the
+    per-event modules run compiled, `compiled.mode`), and start the series the config bounds at zero
+    (`initialise_series`)."""
+    BUILD_INFO.info({"version": version, "config_hash": config_hash(config), "code": code})
     initialise_series(config)
 
 

@@ -15,6 +15,7 @@ import click
 import yaml
 from confluent_kafka import KafkaException
 
+import compiled
 from models.registry import WorkflowRegistry
 from streams import metrics
 from streams.agents import register_agents
@@ -54,7 +55,9 @@ def prepare_worker(settings: Settings) -> Runtime:
     except KafkaException as exc:
         log.warning("could not check the engines' starting offsets: %s", exc)
     metrics.install_faust_sensors(runtime.app)
-    metrics.set_build_info(version("opswarden"), config)
+    metrics.set_build_info(version("opswarden"), config, compiled.mode())
+    if compiled.mode() != "compiled":
+        log.warning("per-event code: %s", compiled.summary())
     if settings.metrics_port:
         host = "127.0.0.1" if _loopback(settings) else "0.0.0.0"
         metrics.serve_metrics(settings.metrics_port, host, runtime.health)

@@ -206,7 +206,7 @@ def test_series_start_at_zero_so_the_first_event_after_a_start_is_an_increase() 
         environments=EnvironmentConfig(environments={"qa-zero": EnvironmentSelectors(accounts=("1",))}),
         suppressions=(SuppressionRule(id="zero-rule", finding_type="remediation_*", reason="r", owner="o"),),
     )
-    metrics.set_build_info("1.2.3", config)
+    metrics.set_build_info("1.2.3", config, "compiled")
     read = metrics.REGISTRY.get_sample_value
     for verdict in metrics.VERDICTS:
         assert read("opswarden_changes_judged_total", {"verdict": verdict, "environment": "qa-zero"}) == 0
@@ -228,12 +228,13 @@ def test_label_values_are_the_detectors_own() -> None:
     assert value("opswarden_findings_issued_total", type="other", severity="high", activity="create") == before + 1
 
 
-def test_build_info_carries_a_config_hash_that_changes_with_the_config() -> None:
+def test_build_info_carries_a_config_hash_that_changes_with_the_config_and_how_the_code_runs() -> None:
     default, changed = OpswardenConfig(), OpswardenConfig(allowed_lateness=timedelta(minutes=9))
     assert metrics.config_hash(default) == metrics.config_hash(OpswardenConfig())
     assert metrics.config_hash(default) != metrics.config_hash(changed)
-    metrics.set_build_info("1.2.3", default)
-    assert value("opswarden_build_info", version="1.2.3", config_hash=metrics.config_hash(default)) == 1
+    metrics.set_build_info("1.2.3", default, "partly compiled")
+    labels = {"version": "1.2.3", "config_hash": metrics.config_hash(default), "code": "partly compiled"}
+    assert value("opswarden_build_info", **labels) == 1
 
 
 def test_one_endpoint_serves_opswarden_faust_and_process_metrics() -> None:
