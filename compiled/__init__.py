@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.abc import MetaPathFinder
-from importlib.machinery import ExtensionFileLoader, ModuleSpec, PathFinder
+from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec, PathFinder
 from importlib.util import spec_from_file_location
 from pathlib import Path
 from types import ModuleType
@@ -35,7 +35,7 @@ MODULES: tuple[str, ...] = (
         "rundeck", "servicenow", "stackstorm",
     )),
     "models.classify", "models.patterns", "models.redact", "models.timeutil",
-    "streams.engines", "streams.processing", "streams.routing", "streams.tables",
+    "streams.engines", "streams.outputs", "streams.processing", "streams.routing", "streams.tables",
 )  # fmt: skip
 
 #: Where the packages live: the checkout, or site-packages for an installed copy.
@@ -43,6 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = Path(__file__).resolve().parent / "_build"
 MANIFEST = BUILD_DIR / "manifest.json"
 DISABLE = "OPSWARDEN_PURE_PYTHON"
+#: How this interpreter's own extensions end (`.cpython-311-x86_64-linux-gnu.so`): what a build for it is named.
+ABI_SUFFIX = EXTENSION_SUFFIXES[0]
 
 
 def source_path(module: str, root: Path = ROOT) -> Path:
@@ -73,8 +75,8 @@ class CompiledFinder(MetaPathFinder):
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
         build = self.built.get(fullname)
-        if build is None or not build.path.is_file():
-            return None
+        if build is None or not build.path.name.endswith(ABI_SUFFIX) or not build.path.is_file():
+            return None  # not built, or built for another Python
         source = PathFinder.find_spec(fullname, path)
         if source is None or source.origin is None or not source.origin.endswith(".py"):
             return None

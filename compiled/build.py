@@ -41,8 +41,6 @@ def build(modules: list[str]) -> dict[str, str]:
     from Cython.Build import cythonize
     from setuptools import Distribution, Extension
 
-    for name in modules:  # what changed is generated again, whatever the timestamps say
-        (BUILD_DIR / "c" / source_path(name, Path())).with_suffix(".c").unlink(missing_ok=True)
     extensions = [
         Extension(name, [str(source_path(name, Path()))], extra_compile_args=COMPILE_ARGS) for name in modules
     ]
@@ -65,6 +63,8 @@ def build(modules: list[str]) -> dict[str, str]:
         command.parallel = os.cpu_count() or 1
         command.force = True
         distribution.run_command("build_ext")
+        for scratch in ("c", "tmp"):  # generated C and object files: regenerated for whatever changes next
+            shutil.rmtree(BUILD_DIR / scratch, ignore_errors=True)
         return {ext.name: os.path.relpath(command.get_ext_fullpath(ext.name), BUILD_DIR) for ext in compiled}
     finally:
         os.chdir(cwd)

@@ -40,12 +40,16 @@ def package(tmp_path: Path) -> Path:
     root.mkdir()
     (root / "__init__.py").write_text("")
     (root / "mod.py").write_text("VALUE = 1\n")
-    (tmp_path / "mod.so").write_bytes(b"not really a build")
+    (tmp_path / BUILD_NAME).write_bytes(b"not really a build")
     return root
 
 
-def finder_for(package: Path) -> CompiledFinder:
-    build = package.parent / "mod.so"
+#: A build's file name for this interpreter.
+BUILD_NAME = "mod" + compiled.ABI_SUFFIX
+
+
+def finder_for(package: Path, build_name: str = BUILD_NAME) -> CompiledFinder:
+    build = package.parent / build_name
     return CompiledFinder({"fakepkg.mod": compiled.Built(build, source_hash(package / "mod.py"))})
 
 
@@ -54,7 +58,7 @@ def test_the_finder_gives_the_build_while_the_source_is_unchanged(package: Path)
     spec = finder.find_spec("fakepkg.mod", [str(package)])
     assert spec is not None
     assert isinstance(spec.loader, ExtensionFileLoader)
-    assert spec.origin == str(package.parent / "mod.so")
+    assert spec.origin == str(package.parent / BUILD_NAME)
     assert finder.loaded == ["fakepkg.mod"]
 
 
@@ -66,18 +70,25 @@ def test_an_edited_module_runs_as_python_until_built_again(package: Path) -> Non
     assert finder.loaded == []
 
 
-def test_modules_not_built_or_whose_build_is_gone_are_left_to_the_path_finder(package: Path) -> None:
+def test_modules_not_built_built_for_another_python_or_whose_build_is_gone_are_left_to_the_path_finder(
+    package: Path,
+) -> None:
     finder = finder_for(package)
     assert finder.find_spec("fakepkg", None) is None
-    (package.parent / "mod.so").unlink()
+    other_python = "mod.cpython-399-x86_64-linux-gnu.so"
+    (package.parent / other_python).write_bytes(b"built by another interpreter")
+    assert finder_for(package, other_python).find_spec("fakepkg.mod", [str(package)]) is None
+    (package.parent / BUILD_NAME).unlink()
     assert finder.find_spec("fakepkg.mod", [str(package)]) is None
+    assert finder.loaded == []
 
 
 def test_install_adds_one_finder_and_none_when_turned_off_or_unbuilt(
     package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"fakepkg.mod": {"path": "mod.so", "sha256": source_hash(package / "mod.py")}}))
+    entry = {"path": BUILD_NAME, "sha256": source_hash(package / "mod.py")}
+    manifest.write_text(json.dumps({"fakepkg.mod": entry}))
     monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path if not isinstance(f, CompiledFinder)])
     monkeypatch.setenv(DISABLE, "1")
     assert install(manifest) is None
@@ -86,7 +97,7 @@ def test_install_adds_one_finder_and_none_when_turned_off_or_unbuilt(
     first = install(manifest)
     assert first is not None
     assert sys.meta_path[0] is first
-    assert first.built["fakepkg.mod"].path == tmp_path / "mod.so"
+    assert first.built["fakepkg.mod"].path == tmp_path / BUILD_NAME
     assert install(manifest) is first
     assert sum(isinstance(f, CompiledFinder) for f in sys.meta_path) == 1
 
