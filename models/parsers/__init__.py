@@ -8,7 +8,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -224,7 +224,7 @@ def parse_document(
                 reject(RejectReason.TOO_LARGE, f"more than {limits.max_records_per_document} records", index)
                 return result
             try:
-                result.items.extend(parse_record(record, replace(ctx, index=index), candidates))
+                result.items.extend(parse_record(record, ctx.at(index), candidates))
             except ParseError as exc:
                 reject(exc.reason, exc.detail, index, record)
             except Exception as exc:  # a parser bug must not lose the other records
