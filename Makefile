@@ -37,7 +37,8 @@ test: setup compile system-deps kafka-jars lint
 	$(BIN)/pytest
 
 ## Runs the monitor on the embedded Tansu broker with the built-in scenario.
-run: setup compile
+run: setup
+	-$(PY) -m compiled.build  # without a C compiler the demo runs as Python
 	$(BIN)/opswarden demo
 
 bench: setup compile

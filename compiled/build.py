@@ -63,11 +63,11 @@ def build(modules: list[str]) -> dict[str, str]:
         command.parallel = os.cpu_count() or 1
         command.force = True
         distribution.run_command("build_ext")
-        for scratch in ("c", "tmp"):  # generated C and object files: regenerated for whatever changes next
-            shutil.rmtree(BUILD_DIR / scratch, ignore_errors=True)
         return {ext.name: os.path.relpath(command.get_ext_fullpath(ext.name), BUILD_DIR) for ext in compiled}
     finally:
         os.chdir(cwd)
+        for scratch in ("c", "tmp"):  # generated C and object files: regenerated for whatever changes next
+            shutil.rmtree(BUILD_DIR / scratch, ignore_errors=True)
 
 
 def main() -> None:
@@ -83,7 +83,13 @@ def main() -> None:
         shutil.rmtree(BUILD_DIR, ignore_errors=True)
     kept = {name: built for name, built in (read_manifest() if MANIFEST.is_file() else {}).items() if name in hashes}
     paths = {name: os.path.relpath(built.path, BUILD_DIR) for name, built in kept.items() if name not in stale}
-    paths |= build(stale)
+    try:
+        paths |= build(stale)
+    except Exception as exc:  # no C compiler, no Cython, a module Cython refuses: the source runs instead
+        print(
+            f"compiled: build failed, the per-event modules run as Python: {type(exc).__name__}: {exc}", file=sys.stderr
+        )
+        raise SystemExit(1) from exc
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     entries = {name: {"path": paths[name], "sha256": hashes[name]} for name in MODULES}
     MANIFEST.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
