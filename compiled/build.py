@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from compiled import BUILD_DIR, MANIFEST, MODULES, ROOT, read_manifest, source_hash, source_path
+from compiled import ABI_SUFFIX, BUILD_DIR, MANIFEST, MODULES, ROOT, read_manifest, source_hash, source_path
 
 DIRECTIVES = {"language_level": 3, "annotation_typing": False, "binding": True}
 #: gcc 12 reads Cython's comparisons with `Py_True` as out-of-bounds accesses of Python's headers: a false alarm.
@@ -25,15 +25,25 @@ COMPILE_ARGS = ["-Wno-array-bounds"]
 
 
 def changed(force: bool) -> tuple[dict[str, str], list[str]]:
-    """Every module's current source hash, and the modules whose build is missing or older than the source."""
+    """Every module's current source hash, and the modules to build: no build, a build of another source, or
+    a build for another Python."""
     hashes = {name: source_hash(source_path(name)) for name in MODULES}
-    previous = read_manifest() if MANIFEST.is_file() and not force else {}
+    previous = read_manifest(MANIFEST) if MANIFEST.is_file() and not force else {}
     stale = [
         name
         for name, digest in hashes.items()
-        if name not in previous or previous[name].sha256 != digest or not previous[name].path.is_file()
+        if name not in previous
+        or previous[name].sha256 != digest
+        or not previous[name].path.name.endswith(ABI_SUFFIX)
+        or not previous[name].path.is_file()
     ]
     return hashes, stale
+
+
+def write_manifest(paths: dict[str, str], hashes: dict[str, str]) -> None:
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    entries = {name: {"path": paths[name], "sha256": hashes[name]} for name in MODULES if name in paths}
+    MANIFEST.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
 
 
 def build(modules: list[str]) -> dict[str, str]:
@@ -81,8 +91,12 @@ def main() -> None:
         return
     if args.force:
         shutil.rmtree(BUILD_DIR, ignore_errors=True)
-    kept = {name: built for name, built in (read_manifest() if MANIFEST.is_file() else {}).items() if name in hashes}
-    paths = {name: os.path.relpath(built.path, BUILD_DIR) for name, built in kept.items() if name not in stale}
+    kept = read_manifest(MANIFEST) if MANIFEST.is_file() else {}
+    paths = {name: os.path.relpath(built.path, BUILD_DIR) for name, built in kept.items() if name in hashes}
+    paths = {name: path for name, path in paths.items() if name not in stale}
+    # Forget the builds about to be replaced first: a build that fails halfway may have overwritten some of them,
+    # and the manifest must never pair a source's hash with a build of something else.
+    write_manifest(paths, hashes)
     try:
         paths |= build(stale)
     except Exception as exc:  # no C compiler, no Cython, a module Cython refuses: the source runs instead
@@ -90,9 +104,7 @@ def main() -> None:
             f"compiled: build failed, the per-event modules run as Python: {type(exc).__name__}: {exc}", file=sys.stderr
         )
         raise SystemExit(1) from exc
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    entries = {name: {"path": paths[name], "sha256": hashes[name]} for name in MODULES}
-    MANIFEST.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
+    write_manifest(paths, hashes)
     print(
         f"compiled: {len(stale)} of {len(MODULES)} modules built in {time.monotonic() - started:.0f} s", file=sys.stderr
     )

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import compiled
+import compiled.build
 from compiled import DISABLE, CompiledFinder, install, read_manifest, source_hash
 from tests.samples import PROJECT_ROOT, require_samples
 
@@ -128,3 +129,26 @@ def test_the_build_parses_and_judges_exactly_as_the_source() -> None:
     assert online > 50
     assert story > 3
     assert ledger > 5
+
+
+def test_the_build_redoes_modules_built_from_other_sources_or_for_another_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh, edited, other_python, *rest = compiled.MODULES
+    for name in (fresh, edited):
+        (tmp_path / f"{name}{compiled.ABI_SUFFIX}").write_bytes(b"a build")
+    (tmp_path / f"{other_python}.cpython-399-x86_64-linux-gnu.so").write_bytes(b"a build for another Python")
+    entries = {
+        fresh: {"path": f"{fresh}{compiled.ABI_SUFFIX}", "sha256": source_hash(compiled.source_path(fresh))},
+        edited: {"path": f"{edited}{compiled.ABI_SUFFIX}", "sha256": "0" * 64},
+        other_python: {
+            "path": f"{other_python}.cpython-399-x86_64-linux-gnu.so",
+            "sha256": source_hash(compiled.source_path(other_python)),
+        },
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(entries))
+    monkeypatch.setattr(compiled.build, "MANIFEST", tmp_path / "manifest.json")
+    hashes, stale = compiled.build.changed(force=False)
+    assert set(hashes) == set(compiled.MODULES)
+    assert stale == [edited, other_python, *rest]
+    assert compiled.build.changed(force=True)[1] == list(compiled.MODULES)
