@@ -31,8 +31,8 @@ MODULES: tuple[str, ...] = (
         "memo", "rate", "redelivery", "suppression", "windows",
     )),
     *(f"models.parsers.{name}" for name in (
-        "aiops", "alertmanager", "authorization", "azure", "base", "cloudtrail", "gcp", "k8s", "pagerduty",
-        "rundeck", "servicenow", "stackstorm",
+        "aiops", "alertmanager", "authorization", "azure", "base", "cloudtrail", "document", "gcp", "k8s",
+        "pagerduty", "rundeck", "servicenow", "stackstorm",
     )),
     "models.classify", "models.patterns", "models.redact", "models.timeutil",
     "streams.engines", "streams.outputs", "streams.processing", "streams.routing", "streams.tables",

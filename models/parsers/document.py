@@ -1,0 +1,236 @@
+"""A document's bytes in, canonical objects out: decoding, envelope unwrapping and shape detection, then
+the per-source parser that recognises each record.
+
+`parse_document` never raises on input data: every record becomes objects or a Rejection with a reason.
+A module of its own rather than the package's `__init__`, so that it is compiled with the parsers
+(`compiled.MODULES`): it runs once per message.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import orjson
+import yaml
+from pydantic import ValidationError
+
+from models.config import LimitsConfig
+from models.parsers import (
+    aiops,
+    alertmanager,
+    authorization,
+    azure,
+    cloudtrail,
+    gcp,
+    k8s,
+    pagerduty,
+    rundeck,
+    servicenow,
+    stackstorm,
+)
+from models.parsers.base import ParseContext, Parsed, Record, SourceParser, depth_exceeds
+from models.rejection import ParseError, Rejection, RejectReason
+
+#: Recognition order: native kinds first, then webhooks, then audit logs (GKE's k8s entries before GCP).
+PARSERS: tuple[SourceParser, ...] = (
+    aiops,
+    authorization,
+    servicenow,
+    alertmanager,
+    pagerduty,
+    rundeck,
+    stackstorm,
+    cloudtrail,
+    k8s,
+    gcp,
+    azure,
+)
+BY_NAME: dict[str, SourceParser] = {parser.NAME: parser for parser in PARSERS}
+
+
+@dataclass
+class ParseResult:
+    items: list[Parsed] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def extend(self, other: ParseResult) -> None:
+        self.items.extend(other.items)
+        self.rejections.extend(other.rejections)
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out = decompressor.decompress(data, limit + 1)
+    if len(out) > limit or decompressor.unconsumed_tail:
+        raise ParseError(RejectReason.TOO_LARGE, f"gzip expands beyond {limit} bytes")
+    return out
+
+
+def decode_documents(data: bytes, limits: LimitsConfig, *, as_yaml: bool = False) -> list[Any]:
+    """One JSON document, or JSON lines; gzip transparently; YAML only when asked (fixture files). A document
+    nested deeper than `limits.max_depth` comes back as its rejection, like a line that is not JSON."""
+    if len(data) > limits.max_document_bytes:
+        raise ParseError(RejectReason.TOO_LARGE, f"{len(data)} bytes exceeds {limits.max_document_bytes}")
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = _gunzip(data, limits.max_document_bytes)
+        except (zlib.error, EOFError, gzip.BadGzipFile) as exc:
+            raise ParseError(RejectReason.NOT_JSON, f"corrupt gzip: {exc}") from exc
+    if as_yaml:
+        try:
+            return _shallow([yaml.safe_load(data)], None, limits.max_depth)
+        except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:  # PyYAML raises all of these
+            raise ParseError(RejectReason.NOT_JSON, f"not YAML: {str(exc)[:200]}") from exc
+    try:
+        return _shallow([orjson.loads(data)], data, limits.max_depth)
+    except orjson.JSONDecodeError as whole_error:
+        lines = [line for line in data.splitlines() if line.strip()]
+        if len(lines) < 2:
+            raise ParseError(RejectReason.NOT_JSON, f"not JSON: {whole_error}") from whole_error
+        docs: list[Any] = []
+        for number, line in enumerate(lines, 1):
+            try:
+                docs.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                docs.append(ParseError(RejectReason.NOT_JSON, f"line {number} is not JSON: {exc}"))
+        return _shallow(docs, data, limits.max_depth)
+
+
+def _shallow(documents: list[Any], json_text: bytes | None, limit: int) -> list[Any]:
+    """`documents` with any that nests deeper than `limit` replaced by its rejection. JSON cannot nest deeper
+    than it has brackets: counting them in `json_text` (in C) spares most messages the walk."""
+    if json_text is not None and json_text.count(b"{") + json_text.count(b"[") <= limit:
+        return documents
+    too_deep = ParseError(RejectReason.TOO_DEEP, f"nesting deeper than {limit}")
+    return [too_deep if depth_exceeds(document, limit) else document for document in documents]
+
+
+def _panther_logs(tests: list[Any]) -> Iterator[Any]:
+    """The test events of a Panther rule file, without Panther's `p_*` enrichment fields."""
+    for test in tests:
+        log = test.get("Log") if isinstance(test, dict) else None
+        if log is not None:
+            yield {k: v for k, v in log.items() if not str(k).startswith("p_")} if isinstance(log, dict) else log
+
+
+def unwrap(document: Any) -> Iterator[Any]:
+    """Records from an envelope or the record itself.
+
+    Envelopes: CloudTrail `{"Records": [...]}`, Azure `{"records": [...]}`, k8s EventList, EventBridge,
+    JSON arrays, and Panther rule files (their `Tests[].Log`), which detection engineers keep test events in.
+    """
+    if isinstance(document, list):
+        for element in document:
+            yield from unwrap(element)
+    elif isinstance(document, dict) and "AnalysisType" in document and isinstance(document.get("Tests"), list):
+        yield from _panther_logs(document["Tests"])
+    elif isinstance(document, dict) and document.get("detail-type") == "AWS API Call via CloudTrail":
+        yield document.get("detail")  # EventBridge wraps one CloudTrail record
+    elif isinstance(document, dict) and isinstance(document.get("Records"), list):
+        yield from document["Records"]
+    elif isinstance(document, dict) and isinstance(document.get("records"), list) and "receiver" not in document:
+        yield from document["records"]
+    elif isinstance(document, dict) and document.get("kind") == "EventList" and isinstance(document.get("items"), list):
+        yield from document["items"]
+    else:
+        yield document
+
+
+def detect(record: Record, candidates: tuple[SourceParser, ...] = PARSERS) -> SourceParser | None:
+    return next((parser for parser in candidates if parser.matches(record)), None)
+
+
+@cache  # a topic's parser list is looked up for every message
+def parsers_named(names: tuple[str, ...] | None) -> tuple[SourceParser, ...]:
+    """The parsers a topic accepts, in recognition order; unknown names are a programming error."""
+    if not names:
+        return PARSERS
+    unknown = set(names) - BY_NAME.keys()
+    if unknown:
+        raise KeyError(f"no parser named {sorted(unknown)}")
+    return tuple(parser for parser in PARSERS if parser.NAME in names)
+
+
+def parse_record(record: Any, ctx: ParseContext, candidates: tuple[SourceParser, ...] = PARSERS) -> list[Parsed]:
+    """Parse one record with the first candidate that recognises it; raises ParseError only."""
+    if not isinstance(record, dict):
+        raise ParseError(RejectReason.WRONG_SHAPE, f"record is a {type(record).__name__}, not an object")
+    parser = detect(record, candidates)
+    if parser is None:
+        names = "/".join(p.NAME for p in candidates) if candidates != PARSERS else "known source"
+        raise ParseError(
+            RejectReason.WRONG_SHAPE if candidates != PARSERS else RejectReason.UNKNOWN_SOURCE,
+            f"shape matches no {names} record",
+        )
+    try:
+        return parser.parse(record, ctx)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ParseError(RejectReason.INVALID_VALUE, f"{where}: {first['msg']}") from exc
+
+
+def _native_id(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return None
+    for key in ("eventID", "auditID", "insertId", "eventDataId", "id", "sys_id"):
+        value = record.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+def parse_document(
+    data: bytes,
+    ctx: ParseContext,
+    *,
+    limits: LimitsConfig | None = None,
+    sources: tuple[str, ...] | None = None,
+    as_yaml: bool = False,
+) -> ParseResult:
+    """Every record in `data` parsed or rejected; `sources` limits the parsers (a topic's sources)."""
+    limits = limits or LimitsConfig()
+    candidates = parsers_named(sources)
+    source = "/".join(sources) if sources else None
+    result = ParseResult()
+
+    def reject(reason: RejectReason, detail: str, index: int | None = None, record: Any = None) -> None:
+        result.rejections.append(
+            Rejection(
+                reason=reason,
+                detail=detail,
+                source=source,
+                origin=ctx.origin,
+                index=index,
+                native_id=_native_id(record),
+            )
+        )
+
+    try:
+        documents = decode_documents(data, limits, as_yaml=as_yaml)
+    except ParseError as exc:
+        reject(exc.reason, exc.detail)
+        return result
+    index = 0
+    for document in documents:
+        if isinstance(document, ParseError):
+            reject(document.reason, document.detail, index)
+            index += 1
+            continue
+        for record in unwrap(document):
+            if index >= limits.max_records_per_document:
+                reject(RejectReason.TOO_LARGE, f"more than {limits.max_records_per_document} records", index)
+                return result
+            try:
+                result.items.extend(parse_record(record, ctx.at(index), candidates))
+            except ParseError as exc:
+                reject(exc.reason, exc.detail, index, record)
+            except Exception as exc:  # a parser bug must not lose the other records
+                reject(RejectReason.PROCESSING_ERROR, f"{type(exc).__name__}: {str(exc)[:200]}", index, record)
+            index += 1
+    return result
