@@ -3,7 +3,8 @@
 `python -m compiled.build` (run by `make setup`, `make test` and `make run`) compiles the modules in `MODULES`
 with Cython in pure-Python mode: the same source, annotations not enforced, Python's semantics kept. It writes
 each module's build and the SHA-256 of the source it was built from to `compiled/_build/`. `install()`, called
-by each package's `__init__`, puts `CompiledFinder` first on `sys.meta_path`; the finder loads a module's build
+by the entry points' packages (`streams`, `bench`, `tests`) before anything of `models` or `detectors` is
+imported (those stay free of I/O), puts `CompiledFinder` first on `sys.meta_path`; the finder loads a module's build
 only when the source the interpreter would load instead hashes the same. An edited module therefore runs as
 Python until it is built again, never as stale machine code, and a checkout without a build runs as Python.
 

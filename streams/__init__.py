@@ -2,4 +2,4 @@
 
 import compiled
 
-compiled.install()  # the Cython build of the per-event modules, where it matches their source
+compiled.install()  # the entry points (the CLI, workers, input-stage processes) run the per-event modules' build

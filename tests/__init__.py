@@ -1,0 +1,3 @@
+import compiled
+
+compiled.install()  # the suite runs against the per-event modules' build, as the workers do
