@@ -107,10 +107,15 @@ def finder() -> CompiledFinder | None:
     return next((f for f in sys.meta_path if isinstance(f, CompiledFinder)), None)
 
 
+def compiled_count() -> int:
+    """How many of `MODULES` loaded from their builds."""
+    found = finder()
+    return len(set(found.loaded) & set(MODULES)) if found is not None else 0
+
+
 def mode() -> str:
     """`compiled` when every per-event module loaded from its build, `python` when none did, else `partly compiled`."""
-    found = finder()
-    loaded = len(set(found.loaded) & set(MODULES)) if found is not None else 0
+    loaded = compiled_count()
     return "compiled" if loaded == len(MODULES) else "python" if loaded == 0 else "partly compiled"
 
 
@@ -119,7 +124,7 @@ def summary() -> str:
     found = finder()
     if found is None:
         return f"pure Python ({DISABLE} is set)" if os.environ.get(DISABLE, "") not in ("", "0") else "pure Python"
-    text = f"{len(found.loaded)} of {len(MODULES)} per-event modules compiled"
+    text = f"{compiled_count()} of {len(MODULES)} per-event modules compiled"
     return text + (
         f"; source changed since the build, running as Python: {', '.join(found.stale)}" if found.stale else ""
     )

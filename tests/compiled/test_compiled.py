@@ -152,3 +152,19 @@ def test_the_build_redoes_modules_built_from_other_sources_or_for_another_python
     assert set(hashes) == set(compiled.MODULES)
     assert stale == [edited, other_python, *rest]
     assert compiled.build.changed(force=True)[1] == list(compiled.MODULES)
+
+
+def test_mode_says_whether_every_some_or_none_of_the_per_event_modules_run_compiled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    finder = CompiledFinder({})
+    monkeypatch.setattr(sys, "meta_path", [finder])
+    assert compiled.mode() == "python"
+    finder.loaded = ["fakepkg.mod", *compiled.MODULES[:3]]
+    finder.stale = list(compiled.MODULES[3:])
+    assert compiled.mode() == "partly compiled"
+    assert compiled.summary().startswith(f"3 of {len(compiled.MODULES)} per-event modules compiled; source changed")
+    finder.loaded = list(compiled.MODULES)
+    assert compiled.mode() == "compiled"
+    monkeypatch.setattr(sys, "meta_path", [])
+    assert compiled.mode() == "python"
