@@ -196,12 +196,14 @@ def assert_same_findings(observed: list[dict[str, Any]], expected: list[dict[str
     assert sorted(map(canonical, observed)) == sorted(map(canonical, expected))
 
 
-def assert_none_missing(observed: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+def assert_none_missing(observed: list[dict[str, Any]], expected: list[dict[str, Any]], logs: str = "") -> None:
     """After a crash or a rebalance: every replay finding (uid and activity) is there, and whatever was issued
-    twice carries a uid replay knows. Contents may differ: input read again after a crash counts twice."""
+    twice carries a uid replay knows. Contents may differ: input read again after a crash counts twice. `logs`
+    (the workers' output) goes into the message of a failure."""
     observed_ids = {finding_id(f) for f in observed}
-    missing = sorted({finding_id(f) for f in expected} - observed_ids)
-    assert not missing, f"{len(missing)} findings missing, e.g. {missing[:5]}"
+    wanted = {finding_id(f) for f in expected}
+    missing = sorted(wanted - observed_ids)
+    assert not missing, f"{len(missing)} of {len(wanted)} findings missing, e.g. {missing[:5]}\n{logs}"
     known = {uid for uid, _ in map(finding_id, expected)}
     unknown = [
         (f["finding_info"]["types"], f["finding_info"]["title"]) for f in observed if finding_id(f)[0] not in known
@@ -246,7 +248,7 @@ def test_worker_killed_mid_stream_is_replaced_without_losing_findings(stream: St
     stream.start_worker(**FLOWING_INPUT)
     feeder.join()
     observed = stream.findings({finding_id(f) for f in expected}, timeout_s=120)
-    assert_none_missing(observed, expected)
+    assert_none_missing(observed, expected, stream.worker_logs())
     assert not [pid for pid in children if running(pid)], "the killed worker's processes outlived it"
 
 
@@ -271,7 +273,7 @@ def test_refused_outputs_stop_the_worker_and_its_replacement_loses_no_finding(st
     stream.start_worker(**FLOWING_INPUT)
     feeder.join()
     observed = stream.findings({finding_id(f) for f in expected}, timeout_s=120)
-    assert_none_missing(observed, expected)
+    assert_none_missing(observed, expected, stream.worker_logs())
 
 
 def ingest_processes(worker: int) -> list[int]:
@@ -292,7 +294,7 @@ def test_an_ingest_process_that_dies_is_started_again_without_losing_findings(st
     assert feeder.is_alive(), "input finished before the kill: the test did not kill mid-stream"
     feeder.join()
     observed = stream.findings({finding_id(f) for f in expected}, timeout_s=120)
-    assert_none_missing(observed, expected)
+    assert_none_missing(observed, expected, stream.worker_logs())
     assert "starting it again" in stream.worker_log(), stream.worker_log()
     assert len([pid for pid in child_pids(worker.pid) if running(pid)]) >= 2
     assert worker.poll() is None
@@ -310,7 +312,7 @@ def test_two_workers_rebalance_while_events_flow(stream: StreamUnderTest) -> Non
     assert feeder.is_alive(), "input finished before the second worker joined"
     feeder.join()
     observed = stream.findings({finding_id(f) for f in expected}, timeout_s=120)
-    assert_none_missing(observed, expected)
+    assert_none_missing(observed, expected, stream.worker_logs())
     assert first.poll() is None
     assert second.poll() is None
 

@@ -120,6 +120,11 @@ class WorkerCluster:
         """The end of a worker's output, for an assertion message."""
         return (self.logs / f"worker-{number}.log").read_text(errors="replace")[-tail:]
 
+    def worker_logs(self, tail: int = 3000) -> str:
+        """The end of every worker's output so far, each under its file name."""
+        logs = sorted(self.logs.glob("worker-*.log"))
+        return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-tail:]}" for log in logs)
+
     def produce(self, messages: Sequence[Produced], *, per_second: float | None = None) -> None:
         """In order, into partition 0 of each topic: ties in event time then arrive in input order, as in replay."""
         producer = OutputProducer(self.settings)
