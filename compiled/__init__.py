@@ -93,10 +93,15 @@ def read_manifest(manifest: Path = MANIFEST) -> dict[str, Built]:
     return {name: Built(manifest.parent / entry["path"], entry["sha256"]) for name, entry in entries.items()}
 
 
+def turned_off() -> bool:
+    """Whether `OPSWARDEN_PURE_PYTHON` asks for the source everywhere."""
+    return os.environ.get(DISABLE, "") not in ("", "0")
+
+
 def install(manifest: Path = MANIFEST) -> CompiledFinder | None:
     """Put the finder first on `sys.meta_path` (once), unless turned off or nothing is built."""
     found = finder()
-    if found is not None or os.environ.get(DISABLE, "") not in ("", "0") or not manifest.is_file():
+    if found is not None or turned_off() or not manifest.is_file():
         return found
     created = CompiledFinder(read_manifest(manifest))
     sys.meta_path.insert(0, created)
@@ -123,7 +128,7 @@ def summary() -> str:
     """For the worker's start-up log: how much of the per-event path runs compiled."""
     found = finder()
     if found is None:
-        return f"pure Python ({DISABLE} is set)" if os.environ.get(DISABLE, "") not in ("", "0") else "pure Python"
+        return f"pure Python ({DISABLE} is set)" if turned_off() else "pure Python"
     text = f"{compiled_count()} of {len(MODULES)} per-event modules compiled"
     return text + (
         f"; source changed since the build, running as Python: {', '.join(found.stale)}" if found.stale else ""

@@ -92,8 +92,9 @@ def main() -> None:
     if args.force:
         shutil.rmtree(BUILD_DIR, ignore_errors=True)
     kept = read_manifest(MANIFEST) if MANIFEST.is_file() else {}
-    paths = {name: os.path.relpath(built.path, BUILD_DIR) for name, built in kept.items() if name in hashes}
-    paths = {name: path for name, path in paths.items() if name not in stale}
+    paths = {
+        name: os.path.relpath(b.path, BUILD_DIR) for name, b in kept.items() if name in hashes and name not in stale
+    }
     # Forget the builds about to be replaced first: a build that fails halfway may have overwritten some of them,
     # and the manifest must never pair a source's hash with a build of something else.
     write_manifest(paths, hashes)

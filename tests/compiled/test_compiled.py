@@ -19,16 +19,12 @@ from compiled import DISABLE, CompiledFinder, install, read_manifest, source_has
 from tests.samples import PROJECT_ROOT, require_samples
 
 
-def pure_python() -> bool:
-    return os.environ.get(DISABLE, "") not in ("", "0")
-
-
 def test_every_per_event_module_runs_from_its_build_unless_turned_off() -> None:
     """`make test` builds first, so here every module in `MODULES` must come from the build, or, with
     OPSWARDEN_PURE_PYTHON=1, from its source."""
-    if not pure_python():
+    if not compiled.turned_off():
         assert compiled.MANIFEST.is_file(), "no build: run `make compile`"
-    built = {} if pure_python() else read_manifest()
+    built = {} if compiled.turned_off() else read_manifest()
     for name in compiled.MODULES:
         loaded = Path(importlib.import_module(name).__file__ or "")
         assert loaded == (built[name].path if name in built else compiled.source_path(name)), name
