@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter as TallyCounter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -43,9 +43,9 @@ from detectors.base import Outputs
 from detectors.engine import Engine
 from models.config import OpswardenConfig
 from models.finding import Activity, Severity, Status
-from models.parsers import BY_NAME, ParseResult
+from models.parsers import BY_NAME
 from models.patterns import glob_match
-from models.rejection import RejectReason
+from models.rejection import Rejection, RejectReason
 from streams.health import Health, with_probes
 
 if TYPE_CHECKING:
@@ -214,12 +214,12 @@ def source_label(source: str) -> str:
     return source if source in KNOWN_SOURCES else OTHER_SOURCE
 
 
-def record_parse(source: str, result: ParseResult) -> None:
-    """Count what parsing one message gave: each parsed item, and each rejection under its reason class."""
+def record_parse(source: str, items: int, rejections: Iterable[Rejection]) -> None:
+    """Count what parsing gave: `items` parsed, and each rejection under its reason class."""
     label = source_label(source)
-    if result.items:
-        EVENTS_CONSUMED.labels(label, _PARSED, "").inc(len(result.items))
-    for reason, count in TallyCounter(rejection.reason for rejection in result.rejections).items():
+    if items:
+        EVENTS_CONSUMED.labels(label, _PARSED, "").inc(items)
+    for reason, count in TallyCounter(rejection.reason for rejection in rejections).items():
         EVENTS_CONSUMED.labels(label, _REJECTED, reason.value).inc(count)
 
 

@@ -22,7 +22,6 @@ from detectors.findings import FindingSpec
 from models.authorization import AuthorizationRecord, AuthStatus
 from models.config import EnvironmentConfig, EnvironmentSelectors, OpswardenConfig, SuppressionRule
 from models.finding import Activity, DetectionFinding, Severity
-from models.parsers import ParseResult
 from models.parsers.base import Parsed
 from models.rejection import Rejection, RejectReason
 from streams import metrics
@@ -57,21 +56,17 @@ def ledger(verdict: str, environment: str = "production") -> LedgerEntry:
 def test_record_parse_counts_items_and_rejections_by_reason() -> None:
     before_parsed = value("opswarden_events_consumed_total", source="k8s", outcome="parsed", reason="")
     before_bad = value("opswarden_events_consumed_total", source="k8s", outcome="rejected", reason="not_json")
-    result = ParseResult(
-        items=[],
-        rejections=[Rejection(reason=RejectReason.NOT_JSON, detail="x")] * 2,
-    )
-    metrics.record_parse("k8s", result)
+    metrics.record_parse("k8s", 3, [Rejection(reason=RejectReason.NOT_JSON, detail="x")] * 2)
     assert value("opswarden_events_consumed_total", source="k8s", outcome="rejected", reason="not_json") == (
         before_bad + 2
     )
-    assert value("opswarden_events_consumed_total", source="k8s", outcome="parsed", reason="") == before_parsed
+    assert value("opswarden_events_consumed_total", source="k8s", outcome="parsed", reason="") == before_parsed + 3
 
 
 def test_unknown_sources_share_one_label_value() -> None:
     before = value("opswarden_events_consumed_total", source="other", outcome="rejected", reason="wrong_shape")
     for name in ("typo-1", "typo-2"):
-        metrics.record_parse(name, ParseResult(rejections=[Rejection(reason=RejectReason.WRONG_SHAPE, detail="x")]))
+        metrics.record_parse(name, 0, [Rejection(reason=RejectReason.WRONG_SHAPE, detail="x")])
     assert value("opswarden_events_consumed_total", source="other", outcome="rejected", reason="wrong_shape") == (
         before + 2
     )
