@@ -24,7 +24,7 @@ from detectors.base import Detector, EvictionPolicy, KeyKind, Outputs
 from detectors.context import DetectionContext, principal_key
 from detectors.episode import Episode, analysis, epoch, moment, remember
 from detectors.rate import EWStats
-from detectors.redelivery import seen_before
+from detectors.redelivery import RecentEvents
 from models.config import OpswardenConfig
 from models.events import ChangeEvent, Outcome
 from models.finding import Activity, Severity
@@ -49,7 +49,7 @@ class ActivityState:
     episode: Episode | None = None
     last_seen: float | None = None
     previous: tuple[int, int] = (0, 0)  # the bucket just before: (changes, denied)
-    recent: list[int] = field(default_factory=list)  # crc32 of the latest event ids, to count each event once
+    recent: RecentEvents = field(default_factory=RecentEvents)  # to count each event once
 
 
 class ActivityAnomalyDetector(Detector[ActivityState]):
@@ -100,7 +100,7 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
                 None if state.episode is None else state.episode.as_json(),
                 state.last_seen,
                 state.previous,
-                state.recent,
+                state.recent.to_list(),
             ]
         )
 
@@ -109,6 +109,7 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
         values[5], values[6] = EWStats.from_list(values[5]), EWStats.from_list(values[6])
         values[7] = Episode.from_json(values[7])
         values[9] = tuple(values[9])
+        values[10] = RecentEvents(values[10])
         return ActivityState(*values)
 
     def on_item(self, key: str, state: ActivityState, item: Parsed, ctx: DetectionContext) -> Outputs:
@@ -128,7 +129,7 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
         index = int(at // self.width)
         if state.bucket is not None and index < state.bucket:
             return Outputs()
-        if seen_before(state.recent, item.event_id, self.settings.remembered_events):
+        if state.recent.seen_before(item.event_id, self.settings.remembered_events):
             return Outputs()
         state.last_seen = at if state.last_seen is None else max(state.last_seen, at)
         if state.bucket is None or index > state.bucket:

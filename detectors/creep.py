@@ -47,7 +47,7 @@ from detectors.episode import Episode, analysis, epoch, moment, remember
 from detectors.growth import DriftState, GrowthDrift, GrowthScorer, profile
 from detectors.memo import BoundedMemo
 from detectors.rate import EWStats
-from detectors.redelivery import seen_before
+from detectors.redelivery import RecentEvents
 from models.authorization import AuthorizationRecord, AuthStatus, FixedWindow
 from models.config import OpswardenConfig
 from models.events import ChangeEvent, Grant, Outcome
@@ -90,7 +90,7 @@ class CreepState:
     episode: Episode | None = None
     peer_group: str | None = None
     drift: DriftState = field(default_factory=DriftState)
-    recent: list[int] = field(default_factory=list)  # crc32 of the latest event ids, to count each event once
+    recent: RecentEvents = field(default_factory=RecentEvents)  # to count each event once
 
 
 class PeerBaselines:
@@ -190,7 +190,7 @@ class PermissionCreepDetector(Detector[CreepState]):
                 None if state.episode is None else state.episode.as_json(),
                 state.peer_group,
                 state.drift.to_list(),
-                state.recent,
+                state.recent.to_list(),
             ]
         )
 
@@ -199,6 +199,7 @@ class PermissionCreepDetector(Detector[CreepState]):
         values[9] = EWStats.from_list(values[9])
         values[10] = Episode.from_json(values[10])
         values[12] = DriftState.from_list(values[12])
+        values[13] = RecentEvents(values[13])
         return CreepState(*values)
 
     # -- events -----------------------------------------------------------------------------------
@@ -211,7 +212,7 @@ class PermissionCreepDetector(Detector[CreepState]):
         return out
 
     def _step(self, key: str, state: CreepState, item: ChangeEvent, ctx: DetectionContext) -> Outputs:
-        if seen_before(state.recent, item.event_id, self.settings.remembered_events):
+        if state.recent.seen_before(item.event_id, self.settings.remembered_events):
             return Outputs()  # delivered again: its grants and uses are already counted
         at = epoch(item.event_time)
         state.first_seen = at if state.first_seen is None else min(state.first_seen, at)

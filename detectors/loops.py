@@ -36,7 +36,7 @@ from detectors.engine import item_time
 from detectors.episode import Episode, analysis, epoch, moment, remember
 from detectors.memo import BoundedMemo
 from detectors.rate import EWStats, log_gap
-from detectors.redelivery import seen_before
+from detectors.redelivery import RecentEvents
 from models.config import OpswardenConfig
 from models.events import ActionEvent, ActionPhase, AlertEvent, AlertStatus, ChangeEvent, PrincipalKind
 from models.finding import Activity, Severity
@@ -79,7 +79,7 @@ class LoopState:
     fixed: dict[str, list[Any]] = field(default_factory=dict)
     episode: Episode | None = None
     last_seen: float | None = None
-    recent: list[int] = field(default_factory=list)  # crc32 of the latest event ids: redeliveries count once
+    recent: RecentEvents = field(default_factory=RecentEvents)  # redeliveries count once
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ class RemediationLoopDetector(Detector[LoopState]):
                 state.fixed,
                 None if state.episode is None else state.episode.as_json(),
                 state.last_seen,
-                state.recent,
+                state.recent.to_list(),
             ]
         )
 
@@ -220,7 +220,7 @@ class RemediationLoopDetector(Detector[LoopState]):
             fixed,
             Episode.from_json(episode),
             last_seen,
-            recent,
+            RecentEvents(recent),
         )
 
     # -- events -----------------------------------------------------------------------------------
@@ -275,7 +275,7 @@ class RemediationLoopDetector(Detector[LoopState]):
         """An event seen again (at-least-once delivery after a crash, a file replayed twice) is not another
         repetition: counting it would turn two restarts into a loop."""
         event_id = item.event_id if isinstance(item, ChangeEvent) else getattr(item, "id", None)
-        return event_id is not None and seen_before(state.recent, event_id, self.settings.remembered_events)
+        return event_id is not None and state.recent.seen_before(event_id, self.settings.remembered_events)
 
     def on_watermark(self, key: str, state: LoopState, watermark: datetime, ctx: DetectionContext) -> Outputs:
         episode = state.episode
