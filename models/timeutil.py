@@ -12,9 +12,10 @@ _SPACE_FORM = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d+)
 
 
 def to_utc(value: datetime | None) -> datetime | None:
-    """Normalise an aware datetime to UTC (validators reject naive ones before this runs)."""
-    if value is None:
-        return None
+    """Normalise an aware datetime to UTC (validators reject naive ones before this runs). What the parsers
+    built is UTC already, and kept as it is: no copy for every timestamp of every event."""
+    if value is None or value.tzinfo is UTC:
+        return value
     return value.astimezone(UTC)
 
 

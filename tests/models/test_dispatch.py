@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 
 from models.config import LimitsConfig
+from models.events import ChangeEvent
 from models.parsers import parse_document
 from models.parsers.base import ParseContext
 from models.rejection import RejectReason
@@ -107,3 +109,23 @@ def test_unparseable_times_raise_value_error_only(text: object) -> None:
 def test_bad_yaml_is_rejected_not_raised(text: bytes) -> None:
     result = parse_document(text, ParseContext(), as_yaml=True)
     assert [r.reason for r in result.rejections] == [RejectReason.NOT_JSON]
+
+
+def test_event_times_are_held_in_utc_whatever_zone_they_came_in() -> None:
+    kept = ChangeEvent.model_validate_json(
+        orjson.dumps(
+            {"event_id": "e", "source": "cloudtrail", "event_time": "2026-06-01T14:00:00+02:00", "action": "a:b"}
+            | {"principal": {"uid": "p"}, "received_time": "2026-06-01T12:00:01Z"}
+        )
+    )
+    assert kept.event_time.tzinfo is UTC
+    assert kept.event_time == datetime(2026, 6, 1, 12, tzinfo=UTC)
+    assert kept.received_time is not None
+    assert kept.received_time.tzinfo is UTC
+    built = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    assert (
+        ChangeEvent(
+            event_id="e", source="cloudtrail", event_time=built, principal={"uid": "p"}, action="a:b"
+        ).event_time
+        is built
+    )
