@@ -46,6 +46,7 @@ def seed_registry(settings: Settings, path: Path) -> int:
 def prepare_worker(settings: Settings) -> Runtime:
     """The runtime with its agents, the registry seeded and metrics served: everything but the event loop."""
     config = load_config_file(settings.config_file)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes the directory itself, not its parents
     runtime = build_runtime(settings, config)
     register_agents(runtime)
     if settings.registry_file is not None:

@@ -89,7 +89,7 @@ class WorkerCluster:
             "OPSWARDEN_APP_ID": f"{prefix}opswarden",
             "OPSWARDEN_PARTITIONS": str(partitions),
             "OPSWARDEN_CONFIG_FILE": str(config_file),
-            "OPSWARDEN_DATA_DIR": str(workdir / "data"),
+            "OPSWARDEN_DATA_DIR": str(workdir / "state" / "data"),  # a parent the worker must make
             "OPSWARDEN_METRICS_PORT": "0",
             **QUICK_WORKER,
             **env,
