@@ -85,6 +85,8 @@ class Engine:
         self._deadlines: dict[str, dict[str, datetime]] = {d.name: {} for d in self.detectors}
         self._heap: list[tuple[datetime, str, str]] = []
         self._next_sweep: dict[str, tuple[datetime, datetime]] = {}  # (cap, idle) sweeps due, by detector
+        self._no_sweep_before: datetime | None = None  # no sweep is due before this while no store grows
+        self._grown = False  # a store gained a key since the last look: it may be over its cap now
         self.rebuild_deadlines()
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -170,6 +172,7 @@ class Engine:
         state = store.get(key)
         if state is None:
             state = detector.new_state()
+            self._grown = True
         out = detector.on_item(key, state, item, self.context)
         self._store(detector, key, state)
         return out
@@ -189,15 +192,23 @@ class Engine:
 
     def _evict(self, watermark: datetime) -> None:
         """Drop idle keys without pending work, then the least recently seen above the cap (see
-        `EvictionPolicy` for when). Evictions are counted per detector."""
+        `EvictionPolicy` for when). Evictions are counted per detector. The watermark moves on with nearly
+        every event, and a sweep is due once a minute of event time at most: until then, and while no store
+        gains a key, this is one comparison."""
+        if not self._grown and self._no_sweep_before is not None and watermark < self._no_sweep_before:
+            return
+        self._grown = False
+        dues: list[datetime] = []
         for detector in self.detectors:
             policy = detector.eviction
             if policy is None:
                 continue
             store = self.stores[detector.name]
             cap_due, idle_due = self._next_sweep.get(detector.name, (None, None))
-            over_cap = len(store) > policy.max_keys and (cap_due is None or watermark >= cap_due)
+            full = len(store) > policy.max_keys
+            over_cap = full and (cap_due is None or watermark >= cap_due)
             if not over_cap and idle_due is not None and watermark < idle_due:
+                dues.append(min(cap_due, idle_due) if full and cap_due is not None else idle_due)
                 continue
             if idle_due is None or watermark >= idle_due:
                 idle_due = watermark + policy.idle_sweep_every
@@ -214,6 +225,8 @@ class Engine:
             for key in stale:
                 del store[key]
             self.evictions[detector.name] += len(stale)
+            dues.append(min(watermark + policy.sweep_every, idle_due) if len(store) > policy.max_keys else idle_due)
+        self._no_sweep_before = min(dues, default=END_OF_TIME)
 
     def _finish(self, out: Outputs) -> Outputs:
         out.findings = [self.suppressor.apply(finding) for finding in out.findings]

@@ -20,6 +20,7 @@ import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -118,14 +119,18 @@ def _judging_order(change: ChangeEvent) -> tuple[datetime, str]:
 def _hold(pending: list[ChangeEvent], change: ChangeEvent) -> None:
     """Keep `pending` in judging order, so the due changes are a prefix and the deadline is the first's.
     Changes mostly arrive in order (engines step items in event time), so this is nearly always an append."""
-    if not pending or _judging_order(pending[-1]) <= _judging_order(change):
-        pending.append(change)
-    else:
-        bisect.insort(pending, change, key=_judging_order)
+    if pending:
+        last = pending[-1]
+        if (last.event_time, last.event_id) > (change.event_time, change.event_id):
+            bisect.insort(pending, change, key=_judging_order)
+            return
+    pending.append(change)
 
 
+@lru_cache(maxsize=4096)
 def _person(name: str | None) -> str | None:
-    """Names compared as people: case-folded, and an email reduced to its local part."""
+    """Names compared as people: case-folded, and an email reduced to its local part (remembered: the same
+    requesters, approvers and executors come back with every authorized change)."""
     if not name:
         return None
     return name.strip().lower().split("@", 1)[0]
@@ -264,20 +269,25 @@ class AuthorizationJudge(Detector[JudgeState]):
         return out
 
     def _prune(self, state: JudgeState, watermark: datetime) -> None:
-        """Forget what no pending or future change can need any more."""
-        horizon = watermark - self.settings.grace - self.settings.declaration_before
-        state.declarations = [d for d in state.declarations if d.time >= horizon]
-        dedupe_before = watermark - self.settings.dedupe_horizon
+        """Forget what no pending or future change can need any more (runs once a judged change; most
+        principals have no declarations or runs to look at)."""
+        settings = self.settings
+        if state.declarations:
+            horizon = watermark - settings.grace - settings.declaration_before
+            state.declarations = [d for d in state.declarations if d.time >= horizon]
+        dedupe_before = watermark - settings.dedupe_horizon
         seen = state.seen
         while seen:  # in arrival order, which is about event-time order: forget from the oldest on
             oldest = next(iter(seen))
             if seen[oldest] >= dedupe_before:
                 break
             del seen[oldest]
-        run_horizon = watermark - self.settings.retro_approval_limit
-        ended = {run for run, end in state.run_ends.items() if end < run_horizon}
-        state.run_ends = {run: end for run, end in state.run_ends.items() if run not in ended}
-        state.credential_runs = {cred: run for cred, run in state.credential_runs.items() if run not in ended}
+        if state.run_ends:
+            run_horizon = watermark - settings.retro_approval_limit
+            ended = {run for run, end in state.run_ends.items() if end < run_horizon}
+            if ended:
+                state.run_ends = {run: end for run, end in state.run_ends.items() if run not in ended}
+                state.credential_runs = {c: run for c, run in state.credential_runs.items() if run not in ended}
 
     # -- judging --------------------------------------------------------------------------------
 

@@ -234,7 +234,8 @@ class PartitionedEngines:
         """Release what is due before an item is stepped, as if the other partitions' events had moved time on:
         a partition's findings then do not depend on how busy the others are."""
         released = engine.advance(watermark)
-        released.findings = [engine.suppressor.apply(finding) for finding in released.findings]
+        if released.findings:
+            released.findings = [engine.suppressor.apply(finding) for finding in released.findings]
         out.extend(released)
 
     @staticmethod

@@ -75,3 +75,17 @@ def test_a_store_over_its_cap_is_trimmed_at_the_next_minute() -> None:
         assert len(engine.stores[detector.name]) <= 3 + 1  # one may arrive between sweeps
     assert set(engine.stores[detector.name]) >= {"t9"}  # the least recently seen went first
     assert engine.evictions[detector.name] >= 6
+
+
+def test_a_store_that_went_over_its_cap_between_sweeps_is_trimmed_when_the_next_is_due() -> None:
+    config = OpswardenConfig()
+    detector = LastSeenDetector(config, max_keys=3)
+    engine = Engine(config, [detector])
+    start = T0 + config.allowed_lateness
+    touch(engine, "t0", start)  # the first sweep: nothing to trim
+    for i in range(1, 6):  # five more keys within the minute: over the cap, but no sweep is due yet
+        touch(engine, f"t{i}", start + timedelta(seconds=i))
+    assert len(engine.stores[detector.name]) == 6
+    touch(engine, "t5", start + timedelta(minutes=2))  # no new key, but the minute has passed
+    assert len(engine.stores[detector.name]) == 3
+    assert engine.evictions[detector.name] == 3
