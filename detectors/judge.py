@@ -269,8 +269,8 @@ class AuthorizationJudge(Detector[JudgeState]):
         return out
 
     def _prune(self, state: JudgeState, watermark: datetime) -> None:
-        """Forget what no pending or future change can need any more (runs once a judged change; most
-        principals have no declarations or runs to look at)."""
+        """Forget what no pending or future change can need any more (at each of the principal's deadlines,
+        about once a change; most principals have no declarations or runs to look at)."""
         settings = self.settings
         if state.declarations:
             horizon = watermark - settings.grace - settings.declaration_before
