@@ -1,6 +1,6 @@
 """End-to-end speed of one `opswarden worker` against a real Kafka broker (run by hand, not a test).
 
-    python -m bench.stream_throughput [--bootstrap HOST:PORT [--broker-pid PID]] [--events 150000]
+    python -m bench.stream_throughput [--bootstrap HOST:PORT [--broker-pid PID]] [--events 150000] [--workers 1]
 
 Reports, in one run:
 - events/s end to end with one CloudTrail record per message, and with 100-record envelopes: N events
@@ -11,6 +11,9 @@ Reports, in one run:
 - p50/p99 latency from produce to finding at a fixed offered rate (5,000 events/s), in steady state: the
   load starts `SETTLE_S` after the worker's first verdict;
 - the ceiling: a bare aiokafka consumer reading and orjson-parsing the same topics.
+
+`--workers N` runs the throughput measurements with N workers in one group on this machine instead
+(scale-out without more cores); their CPU is summed.
 
 Every event is a production change by one of 1,000 IAM users, judged when the watermark passes its grace
 period: each gives one ledger entry, and the one in a hundred no authorization covers gives a finding.
@@ -114,7 +117,7 @@ def releasing_index(index: int, config: OpswardenConfig) -> int:
 
 
 class Run:
-    """One worker on its own topics."""
+    """Workers on their own topics."""
 
     def __init__(self, bootstrap: str, workdir: Path, label: str) -> None:
         prefix = f"bench-{label}-{uuid.uuid4().hex[:6]}-"
@@ -131,8 +134,8 @@ class Run:
             bootstrap_servers=bootstrap, app_id=f"{prefix}opswarden", topics=TopicNames(prefix=prefix)
         )
         self.bootstrap = bootstrap
-        self.log = workdir / f"{prefix}worker.log"
-        self.worker: subprocess.Popen[bytes] | None = None
+        self.workdir = workdir / prefix
+        self.workers: list[subprocess.Popen[bytes]] = []
         create_topics(self.settings)
 
     @property
@@ -146,11 +149,14 @@ class Run:
             producer.produce(self.source, value)
         producer.close()
 
-    def start_worker(self) -> None:
-        with self.log.open("wb") as out:
-            self.worker = subprocess.Popen(
-                [str(OPSWARDEN), "worker", "--loglevel", "warn"], env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
+    def start_workers(self, count: int = 1) -> None:
+        """`count` workers in one group, each with a data directory and a log of its own."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for number in range(count):
+            env = self.env | {"OPSWARDEN_DATA_DIR": str(self.workdir / f"data-{number}")}
+            with (self.workdir / f"worker-{number}.log").open("wb") as out:
+                command = [str(OPSWARDEN), "worker", "--loglevel", "warn"]
+                self.workers.append(subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT))
 
     def outputs(self, name: str, count: int, timeout_s: float) -> list[tuple[float, dict[str, Any]]]:
         """(publish time in seconds, message) from the `name` topic until `count` arrive or the timeout."""
@@ -189,18 +195,22 @@ class Run:
             consumer.close()
 
     def cpu_seconds(self, broker_pid: int | None) -> dict[str, float]:
-        """CPU seconds used so far by the worker, its input-stage processes and the broker (Linux `/proc`)."""
-        assert self.worker is not None
-        worker = self.worker.pid
-        used = {"worker": cpu_seconds(worker), "input stage": sum(cpu_seconds(p) for p in child_pids(worker))}
+        """CPU seconds used so far by the workers, their input-stage processes and the broker (Linux `/proc`)."""
+        pids = [worker.pid for worker in self.workers]
+        used = {
+            "worker": sum(cpu_seconds(pid) for pid in pids),
+            "input stage": sum(cpu_seconds(child) for pid in pids for child in child_pids(pid)),
+        }
         if broker_pid is not None:
             used["broker"] = cpu_seconds(broker_pid)
         return used
 
     def stop(self) -> None:
-        if self.worker is not None and self.worker.poll() is None:
-            self.worker.terminate()
-            self.worker.wait(30)
+        running = [worker for worker in self.workers if worker.poll() is None]
+        for worker in running:
+            worker.terminate()
+        for worker in running:
+            worker.wait(30)
 
 
 @dataclass(frozen=True)
@@ -209,13 +219,15 @@ class Throughput:
     cpu_us_per_event: dict[str, float]  # by process, from the first verdict to the last
 
 
-def throughput(bootstrap: str, workdir: Path, events: int, envelope: int, broker_pid: int | None) -> Throughput:
-    """Events/s end to end: N events waiting in the topic, then a worker; first to last verdict published."""
+def throughput(
+    bootstrap: str, workdir: Path, events: int, envelope: int, broker_pid: int | None, workers: int = 1
+) -> Throughput:
+    """Events/s end to end: N events waiting in the topic, then the workers; first to last verdict published."""
     run = Run(bootstrap, workdir, f"tp{envelope}")
     config = OpswardenConfig()
     tail = releasing_index(0, config)  # the last events only push the watermark past the others' grace
     run.produce(events + tail, envelope)
-    run.start_worker()
+    run.start_workers(workers)
     started: dict[str, float] = {}
     try:
         run.wait_for("ledger", events, timeout_s=600, on_first=lambda: started.update(run.cpu_seconds(broker_pid)))
@@ -241,7 +253,7 @@ def latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> tuple
     config = OpswardenConfig()
     warm = releasing_index(0, config) + 1  # up to the event that releases the first verdict
     run.produce(warm, 1)
-    run.start_worker()
+    run.start_workers()
     run.outputs("ledger", 1, timeout_s=120)  # the worker is up, its group joined, first verdict out
     time.sleep(SETTLE_S)
     producer = OutputProducer(run.settings)
@@ -326,6 +338,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--latency-only", action="store_true", help="Only the latency run, at --rate.")
+    parser.add_argument("--workers", type=int, default=1, help="Workers in one group for the throughput runs.")
     parser.add_argument("--broker-pid", type=int, help="With --bootstrap: a broker on this machine, to count its CPU.")
     args = parser.parse_args()
     broker = None
@@ -339,9 +352,11 @@ def main() -> None:
             print_latency(args.bootstrap, workdir, args.rate, args.seconds)
             return
         broker_pid = broker.pid if broker is not None else args.broker_pid
-        single = throughput(args.bootstrap, workdir, args.events, 1, broker_pid)
+        if args.workers != 1:
+            print(f"{args.workers} workers in one group (the targets are for one)", flush=True)
+        single = throughput(args.bootstrap, workdir, args.events, 1, broker_pid, args.workers)
         print_throughput("1 record/message:    ", single, 15_000)
-        enveloped = throughput(args.bootstrap, workdir, args.events, ENVELOPE, broker_pid)
+        enveloped = throughput(args.bootstrap, workdir, args.events, ENVELOPE, broker_pid, args.workers)
         print_throughput(f"{ENVELOPE}-record envelopes:", enveloped, 50_000)
         print_latency(args.bootstrap, workdir, args.rate, args.seconds)
         for envelope in (1, ENVELOPE):
