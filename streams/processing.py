@@ -143,8 +143,8 @@ class Ingestor:
                     self._route(item, batches)
             except Exception as exc:  # a bug must cost one message, not the worker
                 self.publisher.dead_letter(from_exception(exc, message.key, message.value, *_where(message)))
-        for source_name in parsed.keys() | rejected.keys():
-            metrics.record_parse(source_name, parsed[source_name], rejected[source_name])
+        for source_name, count in parsed.items():
+            metrics.record_parse(source_name, count, rejected[source_name])
         for (topic, partition), encoded in batches.items():
             for chunk in _chunks(encoded):
                 self.publisher.producer.produce(topic, items_message(chunk), partition=partition)
