@@ -1,11 +1,13 @@
 """Per-event cost of the worker's own code, without Kafka or Faust (run by hand, not a test).
 
-    python -m bench.pipeline [--events 100000] [--envelope 1] [--profile]
+    python -m bench.pipeline [--events 100000] [--envelope 1] [--repeat 1] [--profile]
 
 Runs the stream stages in one process over the events `bench.stream_throughput` produces: the ingest stage
 (parse, route, encode repartition batches) and the engine stage (decode, reorder, detectors, state written
 to dict "tables", findings and ledger serialised for the producer). Messages the stages would produce are
 kept in memory, so the figures are what our code costs per event, the part a faster Kafka client cannot buy.
+They are the process's CPU time, not the wall clock, so other work on the machine counts less; its speed still
+drifts by a third over a day, so compare versions in interleaved runs, with `--repeat` and the medians.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import statistics
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -55,15 +58,21 @@ class MemoryProducer:
         self.sent[(topic, partition)].append(value)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--envelope", type=int, default=1)
-    parser.add_argument("--batch", type=int, default=2000, help="Input messages per ingest batch.")
-    parser.add_argument("--profile", action="store_true", help="Print the top functions by cumulative time.")
-    parser.add_argument("--default-gc", action="store_true", help="Keep Python's collector thresholds.")
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class Cost:
+    """CPU µs an event of each stage, in one run over fresh state."""
 
+    ingest_us: float
+    engine_us: float
+    verdicts: int
+
+    @property
+    def both_us(self) -> float:
+        return self.ingest_us + self.engine_us
+
+
+def measure(args: argparse.Namespace, profiler: cProfile.Profile | None) -> Cost:
+    """Both stages over `args.events` events, from empty state, as a worker and its input stage would run them."""
     config = OpswardenConfig()
     settings = Settings()
     topics = settings.topics
@@ -95,14 +104,13 @@ def main() -> None:
     if not args.default_gc:
         tune_gc()  # as the worker does
 
-    profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()
-    started = time.perf_counter()
+    started = time.process_time()
     for first in range(0, len(inputs), args.batch):
         ingestor.ingest(inputs[first : first + args.batch])
-    ingested = time.perf_counter()
-    judged = 0
+    ingested = time.process_time()
+    verdicts = 0
     for (topic, partition), values in list(producer.sent.items()):
         if topic not in engines:
             continue
@@ -112,18 +120,39 @@ def main() -> None:
             publisher.outputs(handled.outputs)
             if handled.persist_due:
                 engines[topic].persist(partition or 0)
-            judged += len(handled.outputs.ledger)
-    finished = time.perf_counter()
+            verdicts += len(handled.outputs.ledger)
+    finished = time.process_time()
     if profiler:
         profiler.disable()
+    return Cost((ingested - started) / args.events * 1e6, (finished - ingested) / args.events * 1e6, verdicts)
 
-    events = args.events
-    ingest_us = (ingested - started) / events * 1e6
-    engine_us = (finished - ingested) / events * 1e6
-    print(f"{events:,} events, {args.envelope} record(s)/message, {PARTITIONS} partitions")
-    print(f"ingest stage (parse, route, encode): {ingest_us:7.1f} µs/event")
-    print(f"engine stage (decode, detectors, state, outputs): {engine_us:7.1f} µs/event ({judged:,} verdicts)")
-    print(f"both: {ingest_us + engine_us:7.1f} µs/event = {1e6 / (ingest_us + engine_us):,.0f} events/s on one core")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--envelope", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=2000, help="Input messages per ingest batch.")
+    parser.add_argument("--repeat", type=int, default=1, help="Runs, each from empty state; medians are printed too.")
+    parser.add_argument("--profile", action="store_true", help="Print the top functions by cumulative time.")
+    parser.add_argument("--default-gc", action="store_true", help="Keep Python's collector thresholds.")
+    args = parser.parse_args()
+
+    profiler = cProfile.Profile() if args.profile else None
+    print(f"{args.events:,} events, {args.envelope} record(s)/message, {PARTITIONS} partitions; CPU µs an event")
+    costs = []
+    for run in range(1, args.repeat + 1):
+        cost = measure(args, profiler)
+        costs.append(cost)
+        print(
+            f"run {run}: ingest stage (parse, route, encode) {cost.ingest_us:6.1f}, engine stage (decode, detectors, "
+            f"state, outputs) {cost.engine_us:6.1f} ({cost.verdicts:,} verdicts), both {cost.both_us:6.1f} = "
+            f"{1e6 / cost.both_us:,.0f} events/s on one core"
+        )
+    if args.repeat > 1:
+        ingest, engine, both = (
+            statistics.median(getattr(c, name) for c in costs) for name in ("ingest_us", "engine_us", "both_us")
+        )
+        print(f"median: ingest {ingest:6.1f}, engine {engine:6.1f}, both {both:6.1f} = {1e6 / both:,.0f} events/s")
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
