@@ -18,21 +18,11 @@ from detectors.context import DetectionContext
 from detectors.suppression import Suppressor
 from models.authorization import AuthorizationRecord
 from models.config import OpswardenConfig
-from models.events import ActionEvent, AlertEvent, ChangeEvent
-from models.parsers.base import Parsed
+from models.parsers.base import Parsed, item_time
 from models.registry import Workflow
 
 #: Far enough in the future to release everything, near enough that detectors may still add durations to it.
 END_OF_TIME = datetime(9000, 1, 1, tzinfo=UTC)
-
-
-def item_time(item: Parsed) -> datetime | None:
-    """Event time of an item; authorization records carry none (they are state, not events)."""
-    if isinstance(item, ChangeEvent):
-        return item.event_time
-    if isinstance(item, ActionEvent | AlertEvent):
-        return item.time
-    return None
 
 
 class StateStore(MutableMapping[str, Any]):

@@ -32,7 +32,6 @@ import orjson
 
 from detectors.base import Detector, EvictionPolicy, KeyKind, Outputs
 from detectors.context import DetectionContext, principal_key
-from detectors.engine import item_time
 from detectors.episode import Episode, analysis, epoch, moment, remember
 from detectors.memo import BoundedMemo
 from detectors.rate import EWStats, log_gap
@@ -40,7 +39,7 @@ from detectors.redelivery import RecentEvents
 from models.config import OpswardenConfig
 from models.events import ActionEvent, ActionPhase, AlertEvent, AlertStatus, ChangeEvent, PrincipalKind
 from models.finding import Activity, Severity
-from models.parsers.base import Parsed
+from models.parsers.base import Parsed, item_time
 from models.patterns import any_match, glob_match
 
 FINDING = "remediation_loop"

@@ -6,7 +6,7 @@ Each detector owns one section; every threshold is here, documented in the READM
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, Field, ValidationError, field_validator, model_validator
 
@@ -69,6 +69,10 @@ class LimitsConfig(Section):
     max_document_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     max_depth: int = Field(default=64, gt=1)
     max_records_per_document: int = Field(default=100_000, gt=0)
+    #: How far an event's time may be ahead of the clock that read it. One record dated in the future would
+    #: carry its partition's watermark there: every change held for its grace period would be judged at once,
+    #: and every later event would arrive late. Beyond this a record is rejected `future_time`; None: no check.
+    max_time_ahead: Annotated[timedelta, Field(gt=timedelta(0))] | None = timedelta(minutes=15)
 
 
 class ActionClass(Section):

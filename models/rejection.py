@@ -15,6 +15,7 @@ class RejectReason(StrEnum):
     INVALID_VALUE = "invalid_value"
     TOO_LARGE = "too_large"
     TOO_DEEP = "too_deep"
+    FUTURE_TIME = "future_time"
     UNKNOWN_SOURCE = "unknown_source"
     PROCESSING_ERROR = "processing_error"
 

@@ -25,9 +25,9 @@ from typing import Any
 import orjson
 
 from detectors.base import Detector, Outputs
-from detectors.engine import Engine, item_time
+from detectors.engine import Engine
 from models.config import OpswardenConfig
-from models.parsers.base import Parsed
+from models.parsers.base import Parsed, item_time
 from streams.processing import SharedState
 from streams.routing import RoutedMessage
 from streams.routing import partition_for as route

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -23,7 +24,8 @@ def parse_paths(paths: tuple[str, ...], config: OpswardenConfig) -> ParseResult:
     """Parse every file under `paths`; unreadable files become rejections, never exceptions."""
     result = ParseResult()
     for path in input_files(paths):
-        ctx = ParseContext(environments=config.environments, origin=str(path))
+        # Read now: an event dated after that is rejected `future_time`, as the workers reject it.
+        ctx = ParseContext(environments=config.environments, received_time=datetime.now(UTC), origin=str(path))
         try:
             data = path.read_bytes()
         except OSError as exc:

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 from detectors.base import Outputs
 from detectors.catalog import build_detectors
-from detectors.engine import Engine, item_time, run
+from detectors.engine import Engine, run
 from models.authorization import AuthorizationRecord
 from models.config import OpswardenConfig
 from models.parsers import ParseResult
-from models.parsers.base import Parsed
+from models.parsers.base import Parsed, item_time
 from models.registry import WorkflowRegistry
 from models.rejection import Rejection
 from streams.parse_command import parse_paths

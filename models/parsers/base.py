@@ -16,6 +16,15 @@ Parsed = ChangeEvent | ActionEvent | AlertEvent | AuthorizationRecord
 Record = dict[str, Any]
 
 
+def item_time(item: Parsed) -> datetime | None:
+    """Event time of an item; authorization records carry none (they are state, not events)."""
+    if isinstance(item, ChangeEvent):
+        return item.event_time
+    if isinstance(item, ActionEvent | AlertEvent):
+        return item.time
+    return None
+
+
 @dataclass(frozen=True)
 class ParseContext:
     """What a parser needs besides the record: environment resolution, arrival time, where it came from."""

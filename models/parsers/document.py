@@ -12,6 +12,7 @@ import gzip
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -33,7 +34,7 @@ from models.parsers import (
     servicenow,
     stackstorm,
 )
-from models.parsers.base import ParseContext, Parsed, Record, SourceParser, depth_exceeds
+from models.parsers.base import ParseContext, Parsed, Record, SourceParser, depth_exceeds, item_time
 from models.rejection import ParseError, Rejection, RejectReason
 
 #: Recognition order: native kinds first, then webhooks, then audit logs (GKE's k8s entries before GCP).
@@ -175,6 +176,28 @@ def parse_record(record: Any, ctx: ParseContext, candidates: tuple[SourceParser,
         raise ParseError(RejectReason.INVALID_VALUE, f"{where}: {first['msg']}") from exc
 
 
+class FutureCheck:
+    """Rejects a record whose events are dated more than `limit` after `received` (`limits.max_time_ahead`):
+    a clock that reads from the future, or a forged time, must not move the watermark. No check without a
+    receipt time or a limit."""
+
+    def __init__(self, received: datetime | None, limit: timedelta | None) -> None:
+        self.bounds = (received, received + limit) if received is not None and limit is not None else None
+
+    def check(self, items: list[Parsed]) -> None:
+        if self.bounds is None:
+            return
+        received, latest = self.bounds
+        for item in items:
+            moment = item_time(item)
+            if moment is not None and moment > latest:
+                raise ParseError(
+                    RejectReason.FUTURE_TIME,
+                    f"event time {moment.isoformat()} is {moment - received} after the record was read "
+                    f"({received.isoformat()}), beyond limits.max_time_ahead",
+                )
+
+
 def _native_id(record: Any) -> str | None:
     if not isinstance(record, dict):
         return None
@@ -216,6 +239,7 @@ def parse_document(
     except ParseError as exc:
         reject(exc.reason, exc.detail)
         return result
+    ahead = FutureCheck(ctx.received_time, limits.max_time_ahead)
     index = 0
     for document in documents:
         if isinstance(document, ParseError):
@@ -227,7 +251,9 @@ def parse_document(
                 reject(RejectReason.TOO_LARGE, f"more than {limits.max_records_per_document} records", index)
                 return result
             try:
-                result.items.extend(parse_record(record, ctx.at(index), candidates))
+                items = parse_record(record, ctx.at(index), candidates)
+                ahead.check(items)
+                result.items.extend(items)
             except ParseError as exc:
                 reject(exc.reason, exc.detail, index, record)
             except Exception as exc:  # a parser bug must not lose the other records

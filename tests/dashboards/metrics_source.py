@@ -22,11 +22,10 @@ from pathlib import Path
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from detectors.engine import item_time
 from detectors.scenario import demo_scenario, demo_workflows
 from models.authorization import AuthorizationRecord, FixedWindow
 from models.events import ActionEvent, ChangeEvent
-from models.parsers.base import Parsed
+from models.parsers.base import Parsed, item_time
 from models.registry import WorkflowRegistry
 from streams.embedded_broker import free_port
 from streams.native_records import scenario_messages

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -129,3 +129,53 @@ def test_event_times_are_held_in_utc_whatever_zone_they_came_in() -> None:
         ).event_time
         is built
     )
+
+
+READ_AT = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def at(minutes_after_read: float, event_id: str) -> dict[str, object]:
+    moment = READ_AT + timedelta(minutes=minutes_after_read)
+    return {**RECORD, "eventID": event_id, "eventTime": moment.isoformat().replace("+00:00", "Z")}
+
+
+def test_a_record_dated_beyond_max_time_ahead_is_rejected_and_the_rest_of_its_envelope_kept() -> None:
+    envelope = {"Records": [at(-60, "past"), at(14, "skewed"), at(24 * 60, "tomorrow"), at(0, "now")]}
+    result = parse_document(orjson.dumps(envelope), ParseContext(received_time=READ_AT))
+    assert [e.event_id for e in result.items] == ["past", "skewed", "now"]
+    (rejection,) = result.rejections
+    assert (rejection.reason, rejection.index, rejection.native_id) == (RejectReason.FUTURE_TIME, 2, "tomorrow")
+    assert "1 day, 0:00:00 after the record was read" in rejection.detail
+
+
+@pytest.mark.parametrize(
+    ("limits", "ctx"),
+    [
+        (LimitsConfig(max_time_ahead=None), ParseContext(received_time=READ_AT)),
+        (LimitsConfig(max_time_ahead=timedelta(days=2)), ParseContext(received_time=READ_AT)),
+        (LimitsConfig(), ParseContext()),  # no clock read it (the library used on its own): nothing to compare
+    ],
+)
+def test_time_ahead_is_checked_only_with_a_limit_and_a_receipt_time(limits: LimitsConfig, ctx: ParseContext) -> None:
+    result = parse_document(orjson.dumps(at(24 * 60, "tomorrow")), ctx, limits=limits)
+    assert [e.event_id for e in result.items] == ["tomorrow"]
+
+
+def test_an_authorization_for_a_window_to_come_is_not_in_the_future() -> None:
+    record = {
+        "kind": "authorization",
+        "id": "CHG-NEXT-WEEK",
+        "status": "approved",
+        "owner": "platform-team",
+        "principals": ["arn:aws:iam::111122223333:user/ops"],
+        "actions": ["ec2:*"],
+        "window": {"start": "2026-06-08T00:00:00Z", "end": "2026-06-08T04:00:00Z"},
+    }
+    result = parse_document(orjson.dumps(record), ParseContext(received_time=READ_AT), sources=("authorization",))
+    assert [r.id for r in result.items] == ["CHG-NEXT-WEEK"]
+    assert result.rejections == []
+
+
+def test_max_time_ahead_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="greater than"):
+        LimitsConfig(max_time_ahead=timedelta(0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +154,21 @@ def test_replay_reads_a_servicenow_export_as_authorizations(tmp_path: Path) -> N
     findings, summary = replay("--authorizations", str(export), str(tmp_path))
     assert findings == []
     assert "rejected input" not in summary
+
+
+def test_parse_and_replay_reject_an_event_dated_after_they_read_it_as_the_workers_do(tmp_path: Path) -> None:
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    record = {
+        "eventVersion": "1.08", "eventID": "from-tomorrow", "eventTime": tomorrow, "eventSource": "ec2.amazonaws.com",
+        "eventName": "RebootInstances", "awsRegion": "eu-west-1", "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/ops"},
+    }  # fmt: skip
+    path = tmp_path / "future.json"
+    path.write_bytes(orjson.dumps(record))
+    parsed = CliRunner().invoke(main, ["parse", str(path)], catch_exceptions=False)
+    assert parsed.stdout == ""
+    (rejection,) = [orjson.loads(line) for line in parsed.stderr.splitlines() if line.startswith("{")]
+    assert (rejection["reason"], rejection["native_id"]) == ("future_time", "from-tomorrow")
+    findings, summary = replay(str(path))
+    assert findings == []
+    assert "future_time" in summary

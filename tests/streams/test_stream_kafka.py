@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from streams.native_records import key_for, native_record, scenario_messages, to
 from streams.outputs import OutputProducer
 from streams.processing import AUTHORIZATION_SOURCES
 from streams.replay import in_replay_order
-from streams.settings import Settings
+from streams.settings import Settings, TopicNames
 from streams.topics import anchor_engine_offsets, create_topics, topic_specs
 from streams.worker_command import EXIT_FAILED
 from tests.samples import panther_cases
@@ -333,13 +334,33 @@ ALLOWED_REASONS: dict[str, set[str]] = {
     "oversize": {"too_large"},
     "binary": {"not_json"},
     "empty": {"not_json"},
+    "future": {"future_time"},
 }
+
+
+def dated_next_year(topics: TopicNames) -> list[tuple[str, str, bytes]]:
+    """A CloudTrail record and an AIOps action dated a year from now: past `limits.max_time_ahead`, they would
+    carry their partitions' watermarks a year ahead (every held change judged at once, every later event late)."""
+    moment = (datetime.now(UTC) + timedelta(days=365)).isoformat().replace("+00:00", "Z")
+    change = {
+        "eventVersion": "1.08", "eventID": "from-the-future", "eventTime": moment, "eventSource": "ec2.amazonaws.com",
+        "eventName": "RebootInstances", "awsRegion": "eu-west-1", "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/ops"},
+    }  # fmt: skip
+    action = {
+        "kind": "aiops.action", "id": "from-the-future", "time": moment, "workflow": "w", "run_id": "r",
+        "phase": "started", "action": "restart", "target": "svc",
+    }  # fmt: skip
+    return [
+        (topics.name("cloudtrail"), "future", orjson.dumps(change)),
+        (topics.name("actions"), "future", orjson.dumps(action)),
+    ]
 
 
 def test_bad_input_in_every_topic_goes_to_dead_letters_and_the_worker_goes_on(stream: StreamUnderTest) -> None:
     topics = stream.settings.topics
     inputs = [*topics.sources(), topics.name("authorizations"), topics.name("registry")]
-    bad = [(topic, kind, value) for topic in inputs for kind, value in BAD_INPUTS.items()]
+    bad = [(topic, kind, value) for topic in inputs for kind, value in BAD_INPUTS.items()] + dated_next_year(topics)
     good = scenario_messages(demo_scenario(7), topics)
     expected = replayed(stream, good)
     in_worker = {"OPSWARDEN_INGEST_PROCESSES": "0"}  # input parsed in the worker's own loop; the others use a child
