@@ -1,10 +1,14 @@
-"""Secrets never leave the process: scrub them from any raw sub-document a parser keeps."""
+"""Secrets never leave the process: scrub them from any raw sub-document a parser keeps, and from raw input
+that leaves as a dead letter."""
 
 from __future__ import annotations
 
 import re
+import zlib
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 REDACTED = "[REDACTED]"
 
@@ -64,3 +68,61 @@ def redact_all(value: Any) -> Any:
     if isinstance(value, list):
         return [redact_all(item) for item in value]
     return REDACTED if isinstance(value, str) else value
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+#: A JSON string field, `"name": "value"`, found in text that does not parse as a whole; a value cut off by the
+#: end of the text (a truncated message) counts too.
+_STRING_FIELD = re.compile(rb'"((?:[^"\\]|\\.){1,128})"(\s*:\s*)"(?:[^"\\]|\\.)*("|\Z)')
+
+
+def redact_raw(data: bytes, max_bytes: int) -> bytes:
+    """Raw input with its secrets replaced, for a copy of it that leaves the process (a dead letter); `data`
+    itself when it holds none. JSON, a document or each of its lines, is redacted as the parsers redact what
+    they keep (`redact`); text that is not JSON, binary included, loses the values of secret-named string fields
+    and secret-looking strings where they stand. Gzip is opened (up to `max_bytes`), redacted and compressed
+    again; one that cannot be opened is kept as it came, unread."""
+    if data[:2] == GZIP_MAGIC:
+        try:
+            decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            plain = decompressor.decompress(data, max_bytes + 1)
+        except zlib.error:
+            return data
+        if len(plain) > max_bytes or decompressor.unconsumed_tail:
+            return data
+        opened = redact_raw(plain, max_bytes)
+        return data if opened is plain else _gzip(opened)
+    whole = _redact_json(data)
+    if whole is not None:
+        return whole
+    lines = b"\n".join(_redact_json(line) or line for line in data.split(b"\n"))
+    clean = _redact_text(lines)  # over the whole text: a PEM block spans lines
+    return data if clean == data else clean
+
+
+def _redact_json(data: bytes) -> bytes | None:
+    """`data` redacted as JSON (itself when nothing changed), or None when it is not JSON."""
+    try:
+        document = orjson.loads(data)
+        clean = redact(document)
+    except (orjson.JSONDecodeError, RecursionError):
+        return None
+    return data if clean == document else orjson.dumps(clean)
+
+
+def _redact_text(data: bytes) -> bytes:
+    def field(match: re.Match[bytes]) -> bytes:
+        name, separator = match.group(1), match.group(2)
+        if not _secret_name(name.decode("latin-1")):
+            return match.group(0)
+        return b'"' + name + b'"' + separator + b'"' + REDACTED.encode() + match.group(3)
+
+    named = _STRING_FIELD.sub(field, data)
+    text = named.decode("latin-1")  # every byte a character, so the bytes around a match come back unchanged
+    scrubbed = _SECRET_VALUE.sub(REDACTED, text)
+    return data if named == data and scrubbed == text else scrubbed.encode("latin-1")
+
+
+def _gzip(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()

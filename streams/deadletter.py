@@ -1,4 +1,10 @@
-"""Dead letters: the original bytes, unchanged, with headers that say why and where they came from."""
+"""Dead letters: the original bytes, with headers that say why and where they came from.
+
+The bytes are unchanged unless they hold secrets (session tokens, keys, passwords, private keys, Kubernetes
+Secret payloads): those are replaced as the parsers replace them (`models.redact.redact_raw`) before the letter
+leaves the process, and the header `redacted` says so. A dead-letter topic is read by operators and kept for
+days; it must not become the one place the secrets the parsers drop are kept.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from models.redact import redact, redact_raw
 from models.rejection import Rejection, RejectReason
 
 MAX_DETAIL = 1000
+#: How far a gzip letter is opened to look for secrets (the default `limits.max_document_bytes`); one that
+#: expands further was never read, and is kept as it came.
+OPENED_AT_MOST = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -24,15 +34,19 @@ class DeadLetter:
     offset: int
     count: int = 1
 
-    def headers(self) -> list[tuple[str, bytes]]:
-        return [
+    def outgoing(self) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+        """The value and headers to publish, secrets replaced in both (an exception's text may quote input)."""
+        value = redact_raw(self.value, OPENED_AT_MOST) if self.value else self.value
+        headers = [
             ("reason", self.reason.value.encode()),
-            ("detail", self.detail[:MAX_DETAIL].encode()),
+            ("detail", str(redact(self.detail[:MAX_DETAIL])).encode()),
             ("source-topic", self.topic.encode()),
             ("source-partition", str(self.partition).encode()),
             ("source-offset", str(self.offset).encode()),
             ("rejected-records", str(self.count).encode()),
+            ("redacted", b"true" if value is not self.value else b"false"),
         ]
+        return value, headers
 
 
 def from_rejections(

@@ -76,7 +76,8 @@ class Publisher:
         metrics.record_outputs(out, datetime.now(UTC))
 
     def dead_letter(self, letter: DeadLetter) -> None:
-        self.producer.produce(self.deadletter, letter.value, letter.key, headers=letter.headers())
+        value, headers = letter.outgoing()
+        self.producer.produce(self.deadletter, value, letter.key, headers=headers)
         metrics.record_dead_letter(letter.topic, letter.reason)
 
 

@@ -318,6 +318,7 @@ def test_two_workers_rebalance_while_events_flow(stream: StreamUnderTest) -> Non
     assert second.poll() is None
 
 
+SESSION_TOKEN = "IQoJb3JpZ2luX2VjEHYaCXVzLWVhc3QtMSJHMEUCIQD6example"
 BAD_INPUTS: dict[str, bytes] = {
     "malformed": b'{"eventName": "RunInstances", "eventTime": ',
     "array": b"[1, 2, 3]",
@@ -325,6 +326,7 @@ BAD_INPUTS: dict[str, bytes] = {
     "oversize": b'{"pad": "' + b"x" * 100_000 + b'"}',
     "binary": random.Random(5).randbytes(700),
     "empty": b"",
+    "secret": b'{"eventName": "AssumeRole", "credentials": {"sessionToken": "' + SESSION_TOKEN.encode() + b'"}',
 }
 #: The reasons each kind of bad input may be given (the registry validates with its own schema).
 ALLOWED_REASONS: dict[str, set[str]] = {
@@ -335,6 +337,7 @@ ALLOWED_REASONS: dict[str, set[str]] = {
     "binary": {"not_json"},
     "empty": {"not_json"},
     "future": {"future_time"},
+    "secret": {"not_json"},
 }
 
 
@@ -376,8 +379,14 @@ def test_bad_input_in_every_topic_goes_to_dead_letters_and_the_worker_goes_on(st
         letters[(headers["source-topic"], message.key().decode())] = (headers, message.value() or b"")
     assert len(dead) == len(bad)
     for topic, kind, value in bad:
-        headers, original = letters[(topic, kind)]
-        assert original == value
+        headers, published = letters[(topic, kind)]
+        if kind == "secret":  # the token is replaced, the rest kept
+            assert SESSION_TOKEN.encode() not in published
+            assert published == value.replace(SESSION_TOKEN.encode(), b"[REDACTED]")
+            assert headers["redacted"] == "true"
+        else:
+            assert published == value
+            assert headers["redacted"] == "false"
         assert headers["reason"] in ALLOWED_REASONS[kind], (topic, kind, headers)
         assert headers["detail"]
         assert int(headers["source-partition"]) >= 0

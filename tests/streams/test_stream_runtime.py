@@ -27,7 +27,7 @@ from models.parsers.base import ParseContext
 from models.rejection import Rejection, RejectReason
 from streams import processing
 from streams.app import Runtime
-from streams.deadletter import from_rejections
+from streams.deadletter import from_exception, from_rejections
 from streams.engines import IdleClock, PartitionedEngines
 from streams.health import Health
 from streams.native_records import scenario_messages
@@ -275,14 +275,29 @@ def test_dead_letter_keeps_the_bytes_and_says_why_and_where() -> None:
         Rejection(reason=RejectReason.NOT_JSON, detail="line 2 is not JSON", index=1),
     ]
     letter = from_rejections(rejections, b"k", b"\x00junk", "audit.k8s", 3, 42)
-    headers = dict(letter.headers())
-    assert letter.value == b"\x00junk"
-    assert headers["reason"] == b"wrong_shape"
-    assert headers["source-topic"] == b"audit.k8s"
-    assert headers["source-partition"] == b"3"
-    assert headers["source-offset"] == b"42"
-    assert headers["rejected-records"] == b"2"
-    assert b"not_json: 1" in headers["detail"]
+    value, headers = letter.outgoing()
+    assert value == b"\x00junk"
+    assert dict(headers) == {
+        "reason": b"wrong_shape",
+        "detail": b"record is a int (record 0) [not_json: 1, wrong_shape: 1]",
+        "source-topic": b"audit.k8s",
+        "source-partition": b"3",
+        "source-offset": b"42",
+        "rejected-records": b"2",
+        "redacted": b"false",
+    }
+
+
+def test_a_dead_letter_leaves_without_the_secrets_of_its_input_and_says_so() -> None:
+    token = "IQoJb3JpZ2luX2VjEHYaCXVzLWVhc3QtMSJHMEUCIQD6example"
+    original = b'{"eventName": "AssumeRole", "responseElements": {"credentials": {"sessionToken": "' + token.encode()
+    bug = KeyError(f"Bearer {token}")  # a parser bug whose message quotes its input
+    value, headers = from_exception(bug, b"k", original, "audit.cloudtrail", 0, 7).outgoing()
+    assert value is not None
+    assert token.encode() not in value
+    assert value.startswith(b'{"eventName": "AssumeRole", "responseElements": {"credentials": {"sessionToken": "')
+    assert dict(headers)["redacted"] == b"true"
+    assert token.encode() not in dict(headers)["detail"]
 
 
 def test_registry_messages_are_validated_with_reasons() -> None:
