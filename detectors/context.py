@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -132,11 +132,36 @@ class RegistryIndex:
         self.by_name: dict[str, Workflow] = {}
         self._exact: dict[str, str] = {}
         self._patterns: list[tuple[str, str]] = []
+        self._names_of_key: dict[str, set[str]] = {}  # what each key of the registry topic defines now
+        self._key_of_name: dict[str, str] = {}
         for workflow in (registry or WorkflowRegistry()).workflows:
             self.upsert(workflow)
 
     def upsert(self, workflow: Workflow) -> None:
         self.by_name[workflow.name] = workflow
+        self._key_of_name.pop(workflow.name, None)
+        self._reindex()
+
+    def replace(self, key: str, workflows: Sequence[Workflow]) -> None:
+        """What a key of the compacted registry topic defines now; none for a tombstone. Workflows the key
+        defined before and no longer does are removed (unless another key has defined them since), so taking
+        a workflow out of the registry takes away what it allowed, such as its ticketless actions."""
+        names = {workflow.name for workflow in workflows}
+        for gone in self._names_of_key.pop(key, set()) - names:
+            if self._key_of_name.get(gone) == key:
+                del self.by_name[gone]
+                del self._key_of_name[gone]
+        for workflow in workflows:
+            previous = self._key_of_name.get(workflow.name)
+            if previous is not None and previous != key:
+                self._names_of_key[previous].discard(workflow.name)
+            self.by_name[workflow.name] = workflow
+            self._key_of_name[workflow.name] = key
+        if names:
+            self._names_of_key[key] = names
+        self._reindex()
+
+    def _reindex(self) -> None:
         self._exact = {p: w.name for w in self.by_name.values() for p in w.principals if is_literal(p)}
         self._patterns = [(p, w.name) for w in self.by_name.values() for p in w.principals if not is_literal(p)]
 

@@ -268,14 +268,23 @@ def apply_authorization(shared: SharedState, message: SourceMessage, config: Ops
 
 
 def apply_workflows(shared: SharedState, message: SourceMessage, limits: LimitsConfig) -> None:
+    """The global reader's step for `workflow.registry`, a compacted topic: a key's latest message says which
+    workflows it defines (a tombstone: none). A message that is not valid changes nothing (it is dead-lettered
+    by the registry agent): a typo must not unregister a workflow. Messages without a key only add."""
+    key = message.key.decode(errors="replace") if message.key is not None else None
     if message.value is None:
+        if key is not None:
+            shared.registry.replace(key, [])
         return
     try:
         workflows = parse_workflows(message.value, limits)
     except WorkflowRejected:
-        return  # dead-lettered by the registry agent
-    for workflow in workflows:
-        shared.registry.upsert(workflow)
+        return
+    if key is None:
+        for workflow in workflows:
+            shared.registry.upsert(workflow)
+    else:
+        shared.registry.replace(key, workflows)
 
 
 def _where(message: SourceMessage) -> tuple[str, int, int]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from detectors.context import AuthorizationIndex
+from detectors.context import AuthorizationIndex, RegistryIndex
+from models.registry import Workflow, WorkflowClass
 from tests.detectors.builders import record
 
 ROLE = "arn:aws:iam::111122223333:role/team-a/deployer"
@@ -45,3 +46,30 @@ def test_rows_carry_fixed_windows_as_epoch_seconds_and_unbounded_otherwise() -> 
         ("CHG1", fixed.window.start.timestamp(), fixed.window.end.timestamp()),  # type: ignore[union-attr]
         ("CHG2", -math.inf, math.inf),
     ]
+
+
+def workflow(name: str, principal: str) -> Workflow:
+    return Workflow(name=name, workflow_class=WorkflowClass.EXECUTION, principals=(principal,))
+
+
+def test_a_registry_key_defines_what_its_latest_message_names_and_a_tombstone_removes_it() -> None:
+    index = RegistryIndex()
+    index.replace("bundle", [workflow("restarter", "sa:restarter"), workflow("patcher", "sa:patch-*")])
+    assert index.workflow_for(("sa:patch-7",)) == workflow("patcher", "sa:patch-*")
+    index.replace("bundle", [workflow("restarter", "sa:restarter")])  # the patcher taken out of the registry
+    assert index.workflow_for(("sa:patch-7",)) is None
+    assert sorted(index.by_name) == ["restarter"]
+    index.replace("bundle", [])  # a tombstone
+    assert index.workflow_for(("sa:restarter",)) is None
+    assert len(index) == 0
+
+
+def test_a_workflow_defined_again_elsewhere_outlives_the_key_that_defined_it_first() -> None:
+    index = RegistryIndex()
+    index.replace("old-key", [workflow("restarter", "sa:restarter"), workflow("scaler", "sa:scaler")])
+    index.replace("restarter", [workflow("restarter", "sa:restarter-v2")])  # moved to a key of its own
+    index.upsert(workflow("scaler", "sa:scaler"))  # and the scaler given by the registry file
+    index.replace("old-key", [])
+    assert sorted(index.by_name) == ["restarter", "scaler"]
+    assert index.workflow_for(("sa:restarter-v2",)) == workflow("restarter", "sa:restarter-v2")
+    assert index.workflow_for(("sa:restarter",)) is None

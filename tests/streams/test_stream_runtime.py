@@ -38,6 +38,7 @@ from streams.processing import (
     Publisher,
     SharedState,
     WorkflowRejected,
+    apply_workflows,
     parse_workflows,
 )
 from streams.replay import in_replay_order
@@ -309,6 +310,24 @@ def test_registry_messages_are_validated_with_reasons() -> None:
         with pytest.raises(WorkflowRejected) as rejected:
             parse_workflows(bad, limits)
         assert rejected.value.reason == reason
+
+
+def test_the_registry_topic_is_read_as_compacted_a_tombstone_unregisters_and_a_bad_message_changes_nothing() -> None:
+    limits = OpswardenConfig().limits
+    shared = SharedState()
+
+    def registered(key: bytes | None, value: bytes | None) -> list[str]:
+        apply_workflows(shared, Message(key, value, "workflow.registry", 0, 0), limits)
+        return sorted(shared.registry.by_name)
+
+    restarter = {"name": "restarter", "class": "execution", "principals": ["system:serviceaccount:aiops:restarter"]}
+    scaler = {"name": "scaler", "class": "execution", "principals": ["system:serviceaccount:aiops:scaler"]}
+    assert registered(b"aiops", orjson.dumps({"workflows": [restarter, scaler]})) == ["restarter", "scaler"]
+    assert registered(b"aiops", orjson.dumps({"workflows": [restarter]})) == ["restarter"]
+    assert registered(b"aiops", b'{"workflows": [') == ["restarter"]  # dead-lettered, not applied
+    assert registered(b"aiops", None) == []
+    assert registered(None, orjson.dumps(scaler)) == ["scaler"]  # no key to replace: it adds
+    assert registered(b"aiops", None) == ["scaler"]
 
 
 def test_send_reads_documents_lines_and_gzip(tmp_path: Path) -> None:
