@@ -61,6 +61,10 @@ CHECK_SEVERITY = {
     UNDECLARED_AUTOMATION: 3,
 }
 _VERDICT_BUMP = {UNAUTHORIZED: 0, REVOKED_USED: 0, OUT_OF_WINDOW: -1, OUT_OF_SCOPE: -1}
+#: Candidate records a finding shows as evidence, the nearest misses. An automation account named by every
+#: change record of a year has thousands: listed whole, its findings outgrew what a broker (1 MB by default)
+#: and a SIEM accept, and a worker whose finding the broker refuses stops, again at every restart.
+MAX_SHOWN_CANDIDATES = 20
 
 
 @dataclass
@@ -125,6 +129,29 @@ def _hold(pending: list[ChangeEvent], change: ChangeEvent) -> None:
             bisect.insort(pending, change, key=_judging_order)
             return
     pending.append(change)
+
+
+def _nearest_miss(review: CandidateReview) -> tuple[bool, bool, bool, bool, str]:
+    """What the verdicts look at, best first: covers the change, its window holds, in force, ever approved."""
+    return (not review.in_scope, not review.in_window, not review.approved_at_time, not review.ever_approved,
+            review.record.id)  # fmt: skip
+
+
+def shown_candidates(reviews: list[CandidateReview]) -> tuple[list[CandidateReview], int]:
+    """The candidates a finding shows (all, or the `MAX_SHOWN_CANDIDATES` nearest misses), in record id order,
+    and how many it leaves out."""
+    if len(reviews) <= MAX_SHOWN_CANDIDATES:
+        return reviews, 0
+    nearest = sorted(reviews, key=_nearest_miss)[:MAX_SHOWN_CANDIDATES]
+    return sorted(nearest, key=lambda review: review.record.id), len(reviews) - MAX_SHOWN_CANDIDATES
+
+
+def candidate_evidence(reviews: list[CandidateReview]) -> dict[str, Any]:
+    shown, left_out = shown_candidates(reviews)
+    evidence: dict[str, Any] = {"candidates": [review.as_evidence() for review in shown]}
+    if left_out:
+        evidence["candidates_not_shown"] = left_out
+    return evidence
 
 
 @lru_cache(maxsize=4096)
@@ -496,8 +523,10 @@ class AuthorizationJudge(Detector[JudgeState]):
     ) -> FindingSpec:
         action_class, action_severity = self.action_class(change.action)
         severity = self._severity(action_severity + _VERDICT_BUMP[verdict], change, workflow)
-        considered = [r.as_evidence() for r in reviews]
-        because = "; ".join(f"record {r.record.id} {r.reason}" for r in reviews) or "no record names this principal"
+        shown, left_out = shown_candidates(reviews)
+        because = "; ".join(f"record {r.record.id} {r.reason}" for r in shown) or "no record names this principal"
+        if left_out:
+            because += f"; and {left_out} other records that name the principal but miss the change by more"
         message = f"{change.principal.uid} ran {change.action} in {change.environment}: {title_case(verdict)}"
         return spec_from_change(
             DETECTOR,
@@ -506,7 +535,7 @@ class AuthorizationJudge(Detector[JudgeState]):
             severity,
             message,
             description=because,
-            evidence={"candidates": considered, "action_class": action_class},
+            evidence={**candidate_evidence(reviews), "action_class": action_class},
             unmapped={"verdict": verdict, "workflow": workflow.name if workflow else None},
         )
 
@@ -526,7 +555,7 @@ class AuthorizationJudge(Detector[JudgeState]):
             change,
             severity,
             message,
-            evidence={**detail, "candidates": [r.as_evidence() for r in reviews]} if reviews else detail,
+            evidence={**detail, **candidate_evidence(reviews)} if reviews else detail,
             unmapped={"workflow": workflow.name if workflow else None,
                       "workflow_owner": workflow.owner if workflow else None},
         )  # fmt: skip

@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.engine import Engine, run
-from detectors.judge import AuthorizationJudge
+from detectors.judge import MAX_SHOWN_CANDIDATES, AuthorizationJudge
 from models.config import OpswardenConfig, load_config
 from models.events import ActionPhase, Credential, CredentialKind, Outcome, PrincipalKind
 from models.finding import Activity, Status
@@ -50,6 +51,22 @@ def test_change_inside_an_approved_window_is_authorized_with_no_finding() -> Non
     out = run(engine(), items)
     assert out.findings == []
     assert [(e.verdict, e.authorized_by, e.owner) for e in out.ledger] == [("authorized", "CHG1", "alice@example.com")]
+
+
+def test_a_principal_named_by_hundreds_of_records_gets_a_bounded_finding_with_its_nearest_misses() -> None:
+    other_service = [record(f"CHG{number:04d}", actions=["s3:*"]) for number in range(500)]
+    ended = record("CHG9999", window={"start": at(-300).isoformat(), "end": at(-240).isoformat()})
+    out = run(engine(), [*other_service, ended, change("e1", 0)])
+    (finding,) = out.findings
+    assert finding.finding_type == "out_of_window_change"
+    evidence = finding.evidences[0].data
+    shown = [candidate["id"] for candidate in evidence["candidates"]]
+    assert len(shown) == MAX_SHOWN_CANDIDATES
+    assert "CHG9999" in shown
+    assert shown == sorted(shown)
+    assert evidence["candidates_not_shown"] == 501 - MAX_SHOWN_CANDIDATES
+    assert "481 other records" in (finding.finding_info.desc or "")
+    assert len(orjson.dumps(finding.model_dump_ocsf())) < 20_000
 
 
 def test_change_after_the_window_is_out_of_window_and_says_how_late() -> None:
