@@ -16,6 +16,8 @@ False
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -34,14 +36,71 @@ class Interval:
     end: datetime
 
 
+#: Occurrence starts a window keeps; past this only the newer half is kept (an hourly rule: ~3 to 6 years).
+MAX_KEPT_STARTS = 50_000
+
+
+class Occurrences:
+    """A rule's occurrence starts (local wall-clock time), generated once, in order, as far as a question needs,
+    then found by bisection. dateutil walks a rule from its start at every question: a nightly window set up six
+    years ago cost ~12 ms a check, an hourly one a year old ~60 ms, for each change of the principals it names.
+
+    >>> from datetime import datetime
+    >>> from dateutil.rrule import DAILY, rrule
+    >>> nightly = Occurrences(rrule(DAILY, dtstart=datetime(2020, 1, 1, 1, 0)))
+    >>> [start.isoformat() for start in nightly.around(datetime(2026, 3, 1, 12), datetime(2026, 3, 2, 0))]
+    ['2026-03-01T01:00:00', '2026-03-02T01:00:00']
+    """
+
+    def __init__(self, rule: Iterable[datetime]) -> None:
+        self.rule = rule
+        self.starts: list[datetime] = []
+        self._rest: Iterator[datetime] | None = iter(rule)
+        self._dropped = False  # the older starts were let go: questions before the first kept ask the rule
+
+    def around(self, low: datetime, high: datetime) -> list[datetime]:
+        """The starts in [low, high], with the last one before `low` and the first one after `high`."""
+        self._generate_past(high)
+        starts = self.starts
+        first = bisect_left(starts, low)
+        if first == 0 and self._dropped:
+            return self._walk(low, high)
+        return starts[max(first - 1, 0) : bisect_right(starts, high) + 1]
+
+    def _generate_past(self, moment: datetime) -> None:
+        starts, rest = self.starts, self._rest
+        while rest is not None and (not starts or starts[-1] <= moment):
+            start = next(rest, None)
+            if start is None:
+                self._rest = rest = None
+            else:
+                starts.append(start)
+        if len(starts) > MAX_KEPT_STARTS:
+            del starts[: len(starts) - MAX_KEPT_STARTS // 2]
+            self._dropped = True
+
+    def _walk(self, low: datetime, high: datetime) -> list[datetime]:
+        """The slow way, from the rule's start: only for a question older than what is kept."""
+        before: list[datetime] = []
+        found: list[datetime] = []
+        for start in self.rule:
+            if start < low:
+                before[:] = [start]
+            elif start <= high:
+                found.append(start)
+            else:
+                return [*before, *found, start]
+        return [*before, *found]
+
+
 @lru_cache(maxsize=4096)
-def _rule(text: str, dtstart: datetime, tz: str) -> tuple[rrule, ZoneInfo]:
+def _rule(text: str, dtstart: datetime, tz: str) -> tuple[Occurrences, ZoneInfo]:
     zone = ZoneInfo(tz)
     local_start = dtstart.astimezone(zone).replace(tzinfo=None) if dtstart.tzinfo else dtstart
     parsed = rrulestr(text, dtstart=local_start, forceset=False, ignoretz=True)
     if not isinstance(parsed, rrule):
         raise ValueError("only a single RRULE is supported")
-    return parsed, zone
+    return Occurrences(parsed), zone
 
 
 def _occurrence(local_start: datetime, zone: ZoneInfo, duration: timedelta) -> Interval:
@@ -53,16 +112,9 @@ def _occurrence(local_start: datetime, zone: ZoneInfo, duration: timedelta) -> I
 
 def intervals_near(window: RecurringWindow, moment: datetime) -> list[Interval]:
     """Occurrences that could contain `moment` or sit just before or after it, in time order."""
-    rule, zone = _rule(window.rrule, window.dtstart, window.tz)
+    occurrences, zone = _rule(window.rrule, window.dtstart, window.tz)
     local = moment.astimezone(zone).replace(tzinfo=None)
-    span = window.duration + timedelta(days=1)
-    starts = list(rule.between(local - span, local + timedelta(days=1), inc=True))
-    previous = rule.before(local - span, inc=False)
-    if previous is not None:
-        starts.insert(0, previous)
-    following = rule.after(local + timedelta(days=1), inc=False)
-    if following is not None:
-        starts.append(following)
+    starts = occurrences.around(local - window.duration - timedelta(days=1), local + timedelta(days=1))
     return [_occurrence(start, zone, window.duration) for start in starts]
 
 
