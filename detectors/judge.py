@@ -20,13 +20,14 @@ import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from operator import attrgetter
 from typing import Any
 
 import orjson
 
 from detectors.base import Detector, EvictionPolicy, KeyKind, LedgerEntry, Outputs
-from detectors.context import Candidate, DetectionContext, principal_key
+from detectors.context import AuthorizationIndex, Candidate, DetectionContext, principal_key
 from detectors.findings import FindingSpec, spec_from_change
 from detectors.windows import contains, explain_miss
 from models.authorization import AuthorizationRecord, AuthStatus, AuthType, RecurringWindow
@@ -65,6 +66,9 @@ _VERDICT_BUMP = {UNAUTHORIZED: 0, REVOKED_USED: 0, OUT_OF_WINDOW: -1, OUT_OF_SCO
 #: change record of a year has thousands: listed whole, its findings outgrew what a broker (1 MB by default)
 #: and a SIEM accept, and a worker whose finding the broker refuses stops, again at every restart.
 MAX_SHOWN_CANDIDATES = 20
+#: Beyond this many candidates, a change that is not authorized reviews those open at its time and the nearest
+#: closed ones, not all (`AuthorizationJudge.review_candidates`).
+REVIEWED_WHOLE = 64
 
 
 @dataclass
@@ -95,16 +99,29 @@ class JudgeState:
 
 @dataclass(frozen=True)
 class CandidateReview:
-    """How one candidate record fared against a change: the evidence an analyst reads."""
+    """How one candidate record fared against a change: the evidence an analyst reads. The verdict needs only
+    the flags; the reason, in words, is written for the candidates a finding shows."""
 
     record: AuthorizationRecord
+    change: ChangeEvent
     status: AuthStatus | None
     approved_at_time: bool
     ever_approved: bool
     in_scope: bool
     in_window: bool
     retro: bool
-    reason: str
+
+    @cached_property
+    def reason(self) -> str:
+        record, change = self.record, self.change
+        if not self.in_scope:
+            return scope_miss(record, change)
+        if not self.in_window and record.window is not None:
+            return f"covered {', '.join(record.actions)} but {explain_miss(record.window, change.event_time)}"
+        if not self.approved_at_time:
+            status = self.status.value if self.status else "not yet recorded"
+            return f"covered the change but was {status} at the time"
+        return "approved emergency change, approved after the fact" if self.retro else "covered the change"
 
     def as_evidence(self) -> dict[str, Any]:
         return {
@@ -137,21 +154,50 @@ def _nearest_miss(review: CandidateReview) -> tuple[bool, bool, bool, bool, str]
             review.record.id)  # fmt: skip
 
 
-def shown_candidates(reviews: list[CandidateReview]) -> tuple[list[CandidateReview], int]:
+@dataclass
+class Reviews:
+    """The candidates reviewed for a change, and how many more named its principal without a review."""
+
+    reviewed: list[CandidateReview] = field(default_factory=list)
+    not_reviewed: int = 0
+
+
+def shown_candidates(reviews: Reviews) -> tuple[list[CandidateReview], int]:
     """The candidates a finding shows (all, or the `MAX_SHOWN_CANDIDATES` nearest misses), in record id order,
     and how many it leaves out."""
-    if len(reviews) <= MAX_SHOWN_CANDIDATES:
-        return reviews, 0
-    nearest = sorted(reviews, key=_nearest_miss)[:MAX_SHOWN_CANDIDATES]
-    return sorted(nearest, key=lambda review: review.record.id), len(reviews) - MAX_SHOWN_CANDIDATES
+    reviewed = reviews.reviewed
+    if len(reviewed) <= MAX_SHOWN_CANDIDATES:
+        return reviewed, reviews.not_reviewed
+    nearest = sorted(reviewed, key=_nearest_miss)[:MAX_SHOWN_CANDIDATES]
+    left_out = len(reviewed) - MAX_SHOWN_CANDIDATES + reviews.not_reviewed
+    return sorted(nearest, key=lambda review: review.record.id), left_out
 
 
-def candidate_evidence(reviews: list[CandidateReview]) -> dict[str, Any]:
+def candidate_evidence(reviews: Reviews) -> dict[str, Any]:
     shown, left_out = shown_candidates(reviews)
     evidence: dict[str, Any] = {"candidates": [review.as_evidence() for review in shown]}
     if left_out:
         evidence["candidates_not_shown"] = left_out
     return evidence
+
+
+def covers(record: AuthorizationRecord, change: ChangeEvent) -> bool:
+    """Whether a record's scope (actions, resources, environments) covers a change."""
+    return (
+        any_match(record.actions, change.action, ignore_case=True)
+        and all(any_match(record.resources, r) for r in change.resources)
+        and any_match(record.environments, change.environment)
+    )
+
+
+def scope_miss(record: AuthorizationRecord, change: ChangeEvent) -> str:
+    """What a record's scope misses of a change that it does not cover, in words."""
+    if not any_match(record.actions, change.action, ignore_case=True):
+        return f"action {change.action} is not in {list(record.actions)}"
+    outside = [r for r in change.resources if not any_match(record.resources, r)]
+    if outside:
+        return f"resource {outside[0]} is not in {list(record.resources)}"
+    return f"environment {change.environment} is not in {list(record.environments)}"
 
 
 @lru_cache(maxsize=4096)
@@ -323,17 +369,18 @@ class AuthorizationJudge(Detector[JudgeState]):
         identities = change.principal.identities()
         workflow = ctx.registry.workflow_for(identities)
         out = Outputs()
-        reviews: list[CandidateReview] = []
+        reviews = Reviews()
         if workflow is not None and self._ticketless(workflow, change):
             out.ledger.append(self._ledger(change, AUTHORIZED_BY_REGISTRY, f"registry:{workflow.name}", workflow.owner))
         else:
-            rows = ctx.authorizations.candidate_rows(identities)
-            record = self.first_authorizing(rows, change)
+            index = ctx.authorizations
+            at, slack = change.event_time.timestamp(), self.settings.skew_tolerance.total_seconds()
+            record = self.first_authorizing(index.open_rows(identities, at, slack), change)
             if record is not None:
                 verdict = AUTHORIZED
             else:  # only a change that is not authorized needs the full review of every candidate
-                reviews = [self.review(row.record, change) for row in rows]
-                verdict, record = self.verdict(reviews)
+                reviews = self.review_candidates(index, identities, change)
+                verdict, record = self.verdict(reviews.reviewed)
             out.ledger.append(
                 self._ledger(change, verdict, record.id if record else None, record.owner if record else None)
             )
@@ -345,6 +392,30 @@ class AuthorizationJudge(Detector[JudgeState]):
         for finding_type, detail in self._automation_checks(change, state, workflow):
             out.findings.append(self._check_finding(finding_type, change, workflow, detail, reviews).build())
         return out
+
+    def review_candidates(self, index: AuthorizationIndex, identities: tuple[str, ...], change: ChangeEvent) -> Reviews:
+        """The reviews a change that is not authorized needs: of every candidate, or, for a principal named by
+        more than `REVIEWED_WHOLE` records (an automation account after a year of change records), of those
+        open at its time, the `MAX_SHOWN_CANDIDATES` closed nearest to it, and, standing in for all other closed
+        ones, the first that was approved and covered the change. A closed record counts in a verdict only as
+        that (out of window), so the verdict is the one a review of all would give, and a compromised account's
+        run of unauthorized changes costs tens of reviews each, not thousands."""
+        rows = index.candidate_rows(identities)
+        if len(rows) <= REVIEWED_WHOLE:
+            return Reviews([self.review(row.record, change) for row in rows])
+        at, slack = change.event_time.timestamp(), self.settings.skew_tolerance.total_seconds()
+        picked = {row.id: row for row in index.open_rows(identities, at, slack)}
+        picked |= {row.id: row for row in index.closed_near(identities, at, slack, MAX_SHOWN_CANDIDATES)}
+        reviewed = [self.review(row.record, change) for row in sorted(picked.values(), key=attrgetter("id"))]
+        if not any(r.ever_approved and r.in_scope and not r.in_window for r in reviewed):
+            stand_in = next((row for row in rows if row.id not in picked and self._approved_cover(row, change)), None)
+            if stand_in is not None:
+                reviewed.append(self.review(stand_in.record, change))
+        return Reviews(reviewed, len(rows) - len(reviewed))
+
+    def _approved_cover(self, row: Candidate, change: ChangeEvent) -> bool:
+        """Whether a closed candidate covers the change and was approved by its time: an out-of-window miss."""
+        return covers(row.record, change) and self.review(row.record, change).ever_approved
 
     def first_authorizing(self, rows: list[Candidate], change: ChangeEvent) -> AuthorizationRecord | None:
         """Verdict 1 alone, cheapest test first: the fast path for the common, authorized change.
@@ -361,7 +432,7 @@ class AuthorizationJudge(Detector[JudgeState]):
             record = row.record
             if isinstance(record.window, RecurringWindow) and not contains(record.window, moment, skew):
                 continue
-            if self._covers(record, change) and (
+            if covers(record, change) and (
                 record.status_at(moment + skew) is AuthStatus.APPROVED or self._retro(record, moment, None)
             ):
                 return record
@@ -391,36 +462,10 @@ class AuthorizationJudge(Detector[JudgeState]):
             if record.status_changes
             else record.status in (AuthStatus.APPROVED, AuthStatus.CLOSED)
         )
-        missing = self._scope_miss(record, change)
         in_window = contains(record.window, moment, skew)
-        if missing:
-            reason = missing
-        elif not in_window and record.window is not None:
-            reason = f"covered {', '.join(record.actions)} but {explain_miss(record.window, moment)}"
-        elif not in_force:
-            reason = f"covered the change but was {status.value if status else 'not yet recorded'} at the time"
-        else:
-            reason = "approved emergency change, approved after the fact" if retro else "covered the change"
-        return CandidateReview(record, status, in_force, ever_approved, not missing, in_window, retro, reason)
-
-    @staticmethod
-    def _covers(record: AuthorizationRecord, change: ChangeEvent) -> bool:
-        return (
-            any_match(record.actions, change.action, ignore_case=True)
-            and all(any_match(record.resources, r) for r in change.resources)
-            and any_match(record.environments, change.environment)
+        return CandidateReview(
+            record, change, status, in_force, ever_approved, covers(record, change), in_window, retro
         )
-
-    def _scope_miss(self, record: AuthorizationRecord, change: ChangeEvent) -> str | None:
-        """What a record's scope misses of a change, in words; None when it covers it."""
-        if not any_match(record.actions, change.action, ignore_case=True):
-            return f"action {change.action} is not in {list(record.actions)}"
-        outside = [r for r in change.resources if not any_match(record.resources, r)]
-        if outside:
-            return f"resource {outside[0]} is not in {list(record.resources)}"
-        if not any_match(record.environments, change.environment):
-            return f"environment {change.environment} is not in {list(record.environments)}"
-        return None
 
     @staticmethod
     def verdict(reviews: list[CandidateReview]) -> tuple[str, AuthorizationRecord | None]:
@@ -500,7 +545,7 @@ class AuthorizationJudge(Detector[JudgeState]):
             return []
         detail = {"problem": problem, "executor": executor, "requested_by": record.requested_by,
                   "approved_by": list(record.approved_by), "record": record.id}  # fmt: skip
-        spec = self._check_finding(SEPARATION_OF_DUTIES, change, workflow, detail, [])
+        spec = self._check_finding(SEPARATION_OF_DUTIES, change, workflow, detail, Reviews())
         return [spec.build()]
 
     # -- findings -------------------------------------------------------------------------------
@@ -519,7 +564,7 @@ class AuthorizationJudge(Detector[JudgeState]):
         return "other", self.settings.default_action_severity
 
     def _verdict_finding(
-        self, verdict: str, change: ChangeEvent, reviews: list[CandidateReview], workflow: Workflow | None
+        self, verdict: str, change: ChangeEvent, reviews: Reviews, workflow: Workflow | None
     ) -> FindingSpec:
         action_class, action_severity = self.action_class(change.action)
         severity = self._severity(action_severity + _VERDICT_BUMP[verdict], change, workflow)
@@ -545,7 +590,7 @@ class AuthorizationJudge(Detector[JudgeState]):
         change: ChangeEvent,
         workflow: Workflow | None,
         detail: dict[str, Any],
-        reviews: list[CandidateReview],
+        reviews: Reviews,
     ) -> FindingSpec:
         severity = self._severity(CHECK_SEVERITY[finding_type], change, workflow)
         message = f"{change.principal.uid} ran {change.action} in {change.environment}: {title_case(finding_type)}"
@@ -555,7 +600,7 @@ class AuthorizationJudge(Detector[JudgeState]):
             change,
             severity,
             message,
-            evidence={**detail, **candidate_evidence(reviews)} if reviews else detail,
+            evidence={**detail, **candidate_evidence(reviews)} if reviews.reviewed else detail,
             unmapped={"workflow": workflow.name if workflow else None,
                       "workflow_owner": workflow.owner if workflow else None},
         )  # fmt: skip
@@ -576,7 +621,7 @@ class AuthorizationJudge(Detector[JudgeState]):
         return out
 
     def _close(self, verdict: str, change: ChangeEvent, record: AuthorizationRecord, at: datetime) -> Any:
-        spec = self._verdict_finding(verdict, change, [self.review(record, change)], None)
+        spec = self._verdict_finding(verdict, change, Reviews([self.review(record, change)]), None)
         spec.activity = Activity.CLOSE
         spec.revision = 1
         spec.time = at

@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detectors.context import AuthorizationIndex
 from detectors.engine import Engine, run
 from detectors.judge import MAX_SHOWN_CANDIDATES, AuthorizationJudge
+from models.authorization import AuthorizationRecord
 from models.config import OpswardenConfig, load_config
 from models.events import ActionPhase, Credential, CredentialKind, Outcome, PrincipalKind
 from models.finding import Activity, Status
@@ -67,6 +69,67 @@ def test_a_principal_named_by_hundreds_of_records_gets_a_bounded_finding_with_it
     assert evidence["candidates_not_shown"] == 501 - MAX_SHOWN_CANDIDATES
     assert "481 other records" in (finding.finding_info.desc or "")
     assert len(orjson.dumps(finding.model_dump_ocsf())) < 20_000
+
+
+def varied_record(number: int, draw: random.Random) -> AuthorizationRecord:
+    """A record of a principal's long history: mostly closed windows, some open or to come, some out of scope,
+    revoked, rejected or without a window."""
+    start = draw.choice([-60 * 24 * 300, -60 * 24 * 3, -90, -30, 30, 60 * 24]) + draw.randint(0, 50)
+    fields: dict[str, object] = {
+        "status": draw.choice(["approved", "approved", "approved", "revoked", "rejected", "closed", "pending"]),
+        "actions": [draw.choice(["ec2:*SecurityGroup*", "ec2:*", "s3:*"])],
+        "window": draw.choice([None] + [{"start": at(start).isoformat(), "end": at(start + 120).isoformat()}] * 6),
+    }
+    return record(f"CHG{number:05d}", **fields)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10_000), size=st.integers(min_value=65, max_value=300))
+def test_a_long_history_reviewed_in_part_gives_the_verdict_a_review_of_all_gives(seed: int, size: int) -> None:
+    draw = random.Random(seed)
+    config = load_config(None)
+    judge = AuthorizationJudge(config)
+    index = AuthorizationIndex()
+    for number in range(size):
+        index.upsert(varied_record(number, draw))
+    the_change = change("e1", 0)
+    identities = the_change.principal.identities()
+    everything = [judge.review(row.record, the_change) for row in index.candidate_rows(identities)]
+    reviews = judge.review_candidates(index, identities, the_change)
+    assert judge.verdict(reviews.reviewed) == judge.verdict(everything)
+    assert len(reviews.reviewed) + reviews.not_reviewed == size
+
+
+def test_a_principal_with_years_of_closed_records_reviews_tens_of_them_for_an_unauthorized_change() -> None:
+    config = load_config(None)
+    judge = AuthorizationJudge(config)
+    index = AuthorizationIndex()
+    for day in range(2000):  # a change record a day for years, each window long closed
+        index.upsert(record(f"CHG{day:05d}", window={"start": at(-60 * 24 * (day + 2)).isoformat(),
+                                                     "end": at(-60 * 24 * (day + 2) + 120).isoformat()}))  # fmt: skip
+    the_change = change("e1", 0)
+    reviews = judge.review_candidates(index, the_change.principal.identities(), the_change)
+    assert judge.verdict(reviews.reviewed)[0] == "out_of_window_change"
+    assert len(reviews.reviewed) == MAX_SHOWN_CANDIDATES
+    assert {review.record.id for review in reviews.reviewed} == {f"CHG{day:05d}" for day in range(20)}  # latest
+    assert reviews.not_reviewed == 2000 - MAX_SHOWN_CANDIDATES
+
+
+def test_an_old_record_that_covered_the_change_stands_for_the_closed_ones_not_reviewed() -> None:
+    config = load_config(None)
+    judge = AuthorizationJudge(config)
+    index = AuthorizationIndex()
+    for day in range(100):  # recent records, all for another service
+        window = {"start": at(-60 * 24 * (day + 1)).isoformat(), "end": at(-60 * 24 * (day + 1) + 120).isoformat()}
+        index.upsert(record(f"CHG{day + 1:05d}", actions=["s3:*"], window=window))
+    index.upsert(
+        record("CHG00000", window={"start": at(-60 * 24 * 400).isoformat(), "end": at(-60 * 24 * 399).isoformat()})
+    )
+    the_change = change("e1", 0)
+    reviews = judge.review_candidates(index, the_change.principal.identities(), the_change)
+    assert judge.verdict(reviews.reviewed)[0] == "out_of_window_change"
+    assert "CHG00000" in {review.record.id for review in reviews.reviewed}
+    assert len(reviews.reviewed) == MAX_SHOWN_CANDIDATES + 1
 
 
 def test_change_after_the_window_is_out_of_window_and_says_how_late() -> None:
