@@ -136,9 +136,6 @@ class AuthorizationIndex:
             found = self._by_end[identities] = ([row.end for row in by_end], by_end)
         return found
 
-    def candidates(self, identities: tuple[str, ...]) -> list[AuthorizationRecord]:
-        return [row.record for row in self.candidate_rows(identities)]
-
     def forget_lookups(self) -> None:
         """Drop the memo, so a benchmark can time the look-up a principal's first change pays."""
         self._memo.clear()

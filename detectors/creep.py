@@ -517,9 +517,9 @@ def covering_record(event: ChangeEvent, ctx: DetectionContext) -> str | None:
     """The first authorization record in force that covers the granting change: principal, action,
     resources, environment and a fixed window (recurring windows are left to the authorization judge)."""
     at = event.event_time
-    for record in ctx.authorizations.candidates(event.principal.identities()):
-        if record.status_at(at) is AuthStatus.APPROVED and _covers(record, event, at):
-            return record.id
+    for row in ctx.authorizations.open_rows(event.principal.identities(), at.timestamp(), 0.0):
+        if row.record.status_at(at) is AuthStatus.APPROVED and _covers(row.record, event, at):
+            return row.id
     return None
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 
-from detectors.context import AuthorizationIndex, RegistryIndex
+from detectors.context import SCANNED_WHOLE, AuthorizationIndex, RegistryIndex
 from models.registry import Workflow, WorkflowClass
-from tests.detectors.builders import record
+from tests.detectors.builders import at, record
 
 ROLE = "arn:aws:iam::111122223333:role/team-a/deployer"
 
 
 def ids(index: AuthorizationIndex, *identities: str) -> list[str]:
-    return [r.id for r in index.candidates(identities)]
+    return [row.id for row in index.candidate_rows(identities)]
 
 
 def test_exact_and_glob_principals_are_found_in_id_order() -> None:
@@ -46,6 +46,23 @@ def test_rows_carry_fixed_windows_as_epoch_seconds_and_unbounded_otherwise() -> 
         ("CHG1", fixed.window.start.timestamp(), fixed.window.end.timestamp()),  # type: ignore[union-attr]
         ("CHG2", -math.inf, math.inf),
     ]
+
+
+def test_open_rows_are_those_whose_window_may_hold_the_moment_and_closed_near_the_nearest_others() -> None:
+    index = AuthorizationIndex()
+    hours = [-500, -300, -48, -5, -1, 0, 2, 30, 400, *range(-2000, -1000, 50)]  # window starts, hours from t
+    for number, start in enumerate(hours):
+        window = {"start": at(start * 60).isoformat(), "end": at(start * 60 + 90).isoformat()}
+        index.upsert(record(f"CHG{number:03d}", principals=[ROLE], window=window))
+    index.upsert(record("CHG999", principals=[ROLE], window=None))
+    moment, slack = at(0).timestamp(), 120.0
+    rows = index.candidate_rows((ROLE,))
+    assert len(rows) > SCANNED_WHOLE
+    expected_open = [row.id for row in rows if row.start - slack <= moment <= row.end + slack]
+    assert [row.id for row in index.open_rows((ROLE,), moment, slack)] == expected_open
+    assert expected_open == ["CHG004", "CHG005", "CHG999"]  # started an hour ago (90 min long), now, no window
+    nearest = index.closed_near((ROLE,), moment, slack, 3)
+    assert [row.id for row in nearest] == ["CHG003", "CHG006", "CHG007"]  # ended 3.5 h ago; open in 2 h, 30 h
 
 
 def workflow(name: str, principal: str) -> Workflow:
