@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,7 +61,7 @@ class AuthorizationIndex:
         self.records: dict[str, AuthorizationRecord] = {}
         self._exact: dict[str, dict[str, Candidate]] = defaultdict(dict)
         self._by_prefix: dict[str, dict[str, Candidate]] = defaultdict(dict)
-        self._prefix_lengths: set[int] = set()
+        self._prefix_lengths: Counter[int] = Counter()  # how many prefixes of each length there are
         self._memo: dict[tuple[str, ...], list[Candidate]] = {}
         self._by_end: dict[tuple[str, ...], tuple[list[float], list[Candidate]]] = {}
 
@@ -80,21 +80,31 @@ class AuthorizationIndex:
                 self._exact[pattern][record.id] = row
             else:
                 prefix = literal_prefix(pattern)
+                if prefix not in self._by_prefix:
+                    self._prefix_lengths[len(prefix)] += 1
                 self._by_prefix[prefix][record.id] = row
-                self._prefix_lengths.add(len(prefix))
 
     def remove(self, record_id: str) -> None:
+        """Drop a record (a tombstone, or the old version of an update): in time independent of how many
+        prefixes there are, since a ServiceNow sync updates thousands of records at once."""
         record = self.records.pop(record_id, None)
         if record is None:
             return
         self.forget_lookups()
         for pattern in record.principals:
-            bucket = self._exact if is_literal(pattern) else self._by_prefix
-            key = pattern if is_literal(pattern) else literal_prefix(pattern)
-            bucket[key].pop(record_id, None)
-            if not bucket[key]:
+            literal = is_literal(pattern)
+            bucket = self._exact if literal else self._by_prefix
+            key = pattern if literal else literal_prefix(pattern)
+            rows = bucket.get(key)
+            if rows is None:
+                continue  # a pattern the record lists twice
+            rows.pop(record_id, None)
+            if not rows:
                 del bucket[key]
-        self._prefix_lengths = {len(prefix) for prefix in self._by_prefix}
+                if not literal:
+                    self._prefix_lengths[len(key)] -= 1
+                    if not self._prefix_lengths[len(key)]:
+                        del self._prefix_lengths[len(key)]
 
     def candidate_rows(self, identities: tuple[str, ...]) -> list[Candidate]:
         """Candidates whose principal patterns match any of the identities, in record id order."""

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import math
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from detectors.context import SCANNED_WHOLE, AuthorizationIndex, RegistryIndex
+from models.patterns import any_match
 from models.registry import Workflow, WorkflowClass
 from tests.detectors.builders import at, record
 
@@ -34,6 +38,32 @@ def test_memo_is_dropped_when_records_change() -> None:
     assert ids(index, ROLE) == ["CHG2"]
     index.upsert(record("CHG2", principals=["someone-else"]))
     assert ids(index, ROLE) == []
+
+
+PATTERNS = ["arn:aws:iam::1:role/a/*", "arn:aws:iam::1:role/*", "arn:aws:iam::1:role/a/b", "*", "arn:*", "x"]
+IDENTITIES = ["arn:aws:iam::1:role/a/b", "arn:aws:iam::1:role/c", "x", "arn:aws:iam::2:user/d"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(0, 9), st.lists(st.sampled_from(PATTERNS), min_size=1)), max_size=40)
+)
+def test_after_any_updates_and_removals_look_ups_match_every_record_still_held(
+    steps: list[tuple[bool, int, list[str]]],
+) -> None:
+    index = AuthorizationIndex()
+    held: dict[str, list[str]] = {}
+    for keep, number, principals in steps:  # principals may repeat a pattern
+        record_id = f"CHG{number}"
+        if keep:
+            index.upsert(record(record_id, principals=principals))
+            held[record_id] = principals
+        else:
+            index.remove(record_id)
+            held.pop(record_id, None)
+        for identity in IDENTITIES:
+            expected = sorted(i for i, patterns in held.items() if any_match(tuple(patterns), identity))
+            assert ids(index, identity) == expected
 
 
 def test_rows_carry_fixed_windows_as_epoch_seconds_and_unbounded_otherwise() -> None:
