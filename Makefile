@@ -44,6 +44,7 @@ run: setup
 bench: setup compile
 	$(PY) -m bench.judge
 	$(PY) -m bench.detectors
+	$(PY) -m bench.worst_cases
 
 eval: setup compile
 	$(BIN)/opswarden evaluate

@@ -1,7 +1,7 @@
 """Cost of judging one change as authorizations grow: 100k records over 10k principals.
 
 Run: `python -m bench.judge [--records N] [--principals N] [--changes N]`. Reports the median and
-p99 of `AuthorizationJudge.judge` per change (candidate look-up, review of every candidate, verdict,
+p99 of `AuthorizationJudge.judge` per change (candidate look-up, review of the candidates, verdict,
 ledger entry and findings), on one core.
 """
 

@@ -1,0 +1,109 @@
+"""What real authorization data costs where the throughput bench's uniform load does not look.
+
+Run: `python -m bench.worst_cases`. The throughput bench's users each have one authorization record and the
+registry is empty; an automation account is named by every change record it worked under, maintenance windows
+recur for years, registries name workflows by pattern and ServiceNow syncs update records by the thousand.
+Each case prints the median time of one operation, on one core.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from detectors.context import AuthorizationIndex, DetectionContext, RegistryIndex
+from detectors.judge import AuthorizationJudge, JudgeState
+from detectors.windows import contains
+from models.authorization import AuthorizationRecord, RecurringWindow
+from models.config import load_config
+from models.events import ChangeEvent, Principal, PrincipalKind, Scope, Source
+from models.registry import Workflow, WorkflowClass
+
+T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
+BOT = "arn:aws:iam::111122223333:role/remediator"
+
+
+def record(record_id: str, window_start: datetime | None, **fields: Any) -> AuthorizationRecord:
+    window = None if window_start is None else {"start": window_start, "end": window_start + timedelta(hours=2)}
+    return AuthorizationRecord.model_validate(
+        {"id": record_id, "status": "approved", "owner": "sre", "requested_by": "alice", "approved_by": ["bob"],
+         "principals": [BOT],
+         "actions": ["ec2:*SecurityGroup*"], "window": window, **fields}
+    )  # fmt: skip
+
+
+def change(number: int) -> ChangeEvent:
+    return ChangeEvent(
+        event_id=f"e{number}",
+        source=Source.CLOUDTRAIL,
+        event_time=T0 + timedelta(seconds=number),
+        # as a person: an automation account's own checks (registry, declarations) would add findings to build
+        principal=Principal(uid=f"{BOT}/session", issuer=BOT, kind=PrincipalKind.HUMAN),
+        action="ec2:AuthorizeSecurityGroupIngress",
+        resources=("arn:aws:ec2:eu-west-1:111122223333:security-group/sg-1",),
+        scope=Scope(account="111122223333"),
+        is_change=True,
+    )
+
+
+def median_us(operation: Callable[[int], object], runs: int) -> float:
+    times = []
+    for number in range(runs):
+        started = time.perf_counter()
+        operation(number)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1e6
+
+
+def judging(history: int, authorized: bool) -> float:
+    """A change by a principal named by `history` change records, one a day, all closed but perhaps one."""
+    config = load_config(None)
+    judge = AuthorizationJudge(config)
+    ctx = DetectionContext(config=config)
+    for day in range(history):
+        ctx.authorizations.upsert(record(f"CHG{day:06d}", T0 - timedelta(days=day + 1)))
+    if authorized:
+        ctx.authorizations.upsert(record("CHG999999", T0 - timedelta(minutes=30)))  # the latest, last in id order
+    changes = [change(number) for number in range(200)]
+    return median_us(lambda number: judge.judge(changes[number], JudgeState(), ctx), len(changes))
+
+
+def recurring(rule: str, since: datetime) -> float:
+    window = RecurringWindow(rrule=rule, dtstart=since, duration=timedelta(hours=2), tz="Europe/Berlin")
+    return median_us(lambda number: contains(window, T0 + timedelta(seconds=number), timedelta(0)), 500)
+
+
+def registry_look_up(workflows: int) -> float:
+    index = RegistryIndex()
+    for number in range(workflows):
+        principal = f"system:serviceaccount:team-{number}:*"
+        index.upsert(Workflow(name=f"w{number}", workflow_class=WorkflowClass.EXECUTION, principals=(principal,)))
+    return median_us(lambda _: index.workflow_for((f"{BOT}/session", BOT)), 2000)
+
+
+def authorization_update(records: int) -> float:
+    index = AuthorizationIndex()
+    held = [record(f"CHG{n:06d}", T0, principals=[f"arn:aws:iam::1:role/team-{n}/*"]) for n in range(records)]
+    for each in held:
+        index.upsert(each)
+    return median_us(lambda number: index.upsert(held[number]), 1000)
+
+
+def main() -> None:
+    cases: list[tuple[str, Callable[[], float]]] = [
+        ("judging a change, principal named by 5,000 records, authorized", lambda: judging(5000, True)),
+        ("same, not authorized (finding built)", lambda: judging(5000, False)),
+        ("recurring window check, nightly since 2020", lambda: recurring("FREQ=DAILY", datetime(2020, 1, 1, 1))),
+        ("recurring window check, hourly for a year", lambda: recurring("FREQ=HOURLY", datetime(2025, 6, 1))),
+        ("workflow look-up, 200 workflows named by pattern", lambda: registry_look_up(200)),
+        ("authorization update among 100,000 records", lambda: authorization_update(100_000)),
+    ]
+    for label, case in cases:
+        print(f"{label:66s} {case():10.1f} µs", flush=True)
+
+
+if __name__ == "__main__":
+    main()
