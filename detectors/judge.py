@@ -200,6 +200,12 @@ def scope_miss(record: AuthorizationRecord, change: ChangeEvent) -> str:
     return f"environment {change.environment} is not in {list(record.environments)}"
 
 
+def _forget_oldest(held: dict[str, Any], cap: int) -> None:
+    """Drop the entries first inserted (the oldest, as they arrive about in time order) beyond `cap`."""
+    while len(held) > cap:
+        del held[next(iter(held))]
+
+
 @lru_cache(maxsize=4096)
 def _person(name: str | None) -> str | None:
     """Names compared as people: case-folded, and an email reduced to its local part (remembered: the same
@@ -303,25 +309,44 @@ class AuthorizationJudge(Detector[JudgeState]):
 
     def on_item(self, key: str, state: JudgeState, item: Parsed, ctx: DetectionContext) -> Outputs:
         if isinstance(item, ChangeEvent):
+            state.last_seen = max(item.event_time, state.last_seen or item.event_time)
             if item.event_id not in state.seen:
                 state.seen[item.event_id] = item.event_time
+                _forget_oldest(state.seen, self.settings.max_held_per_principal)
                 _hold(state.pending, item)
-            state.last_seen = max(item.event_time, state.last_seen or item.event_time)
+                return self._judge_overflow(state, ctx)
         elif isinstance(item, ActionEvent):
             self._remember_action(state, item)
         elif isinstance(item, AuthorizationRecord):
             return self._retro_close(state, item)
         return Outputs()
 
+    def _judge_overflow(self, state: JudgeState, ctx: DetectionContext) -> Outputs:
+        """A principal holding more changes than `max_held_per_principal` has its oldest judged at once, before
+        the end of their grace period: a bulk job or a runaway loop would otherwise grow its state without
+        bound, past what memory and a changelog message hold, and stop the worker."""
+        cap = self.settings.max_held_per_principal
+        if len(state.pending) <= cap:
+            return Outputs()
+        due, state.pending = state.pending[:-cap], state.pending[-cap:]
+        out = Outputs()
+        for change in due:
+            out.extend(self.judge(change, state, ctx))
+        return out
+
     def _remember_action(self, state: JudgeState, action: ActionEvent) -> None:
+        cap = self.settings.max_held_per_principal
         if action.credential is not None and action.credential.id:
             state.credential_runs[action.credential.id] = action.run_id
+            _forget_oldest(state.credential_runs, cap)
         if action.phase.is_terminal:
             state.run_ends[action.run_id] = action.time
+            _forget_oldest(state.run_ends, cap)
         elif action.phase.value == "started":
             state.declarations.append(
                 Declaration(action.time, action.action, action.target, action.workflow, action.run_id)
             )
+            del state.declarations[:-cap]
         state.last_seen = max(action.time, state.last_seen or action.time)
 
     def on_watermark(self, key: str, state: JudgeState, watermark: datetime, ctx: DetectionContext) -> Outputs:
@@ -385,6 +410,7 @@ class AuthorizationJudge(Detector[JudgeState]):
             if record is None:
                 out.findings.append(self._verdict_finding(verdict, change, reviews, workflow).build())
                 state.open_findings.append((verdict, change))
+                del state.open_findings[: -self.settings.max_held_per_principal]  # the oldest can no longer close
             else:
                 out.findings.extend(self._separation_of_duties(change, record, workflow))
         for finding_type, detail in self._automation_checks(change, state, workflow):

@@ -115,6 +115,11 @@ class AuthorizationConfig(Section):
     unknown_environment_offset: int = -1
     judge_service_principals: bool = False
     dedupe_horizon: timedelta = timedelta(hours=1)
+    #: Of each kind of thing the judge holds for a principal (changes in their grace period, findings open to
+    #: retro-approval, remembered event ids, declarations, runs), at most this many; beyond, the oldest changes
+    #: are judged at once and the oldest of the rest forgotten. A principal's state then stays under ~10 MB,
+    #: within memory and a changelog message (16 MB), whatever a bulk job or a runaway loop does.
+    max_held_per_principal: int = Field(default=5000, gt=0)
     max_principals: int = Field(default=200_000, gt=0)
     idle_after: timedelta = timedelta(days=7)
 

@@ -278,6 +278,40 @@ def test_duplicate_events_give_one_verdict_and_one_finding() -> None:
     assert len(out.findings) == 1
 
 
+def capped(cap: int) -> OpswardenConfig:
+    return load_config({"authorization": {"max_held_per_principal": cap}})
+
+
+def test_a_principal_holding_more_changes_than_the_cap_has_its_oldest_judged_at_once_and_each_judged_once() -> None:
+    config = capped(10)
+    built = engine(config)
+    changes = [change(f"e{number:02d}", number * 0.1) for number in range(25)]  # 2.5 min: all in one grace period
+    early = [entry.event_id for item in [record("CHG1"), *changes] for entry in built.process(item).ledger]
+    assert early == [f"e{number:02d}" for number in range(15)]  # judged as the 11th to 25th arrived
+    state = built.stores["authorization"][CAROL]
+    assert len(state.pending) == 10
+    assert len(state.seen) == 10
+    assert len(AuthorizationJudge(config).encode_state(state)) < 20_000
+    rest = [entry.event_id for entry in built.flush().ledger]
+    assert sorted(early + rest) == [c.event_id for c in changes]
+    assert set(built.flush().ledger) == set()
+
+
+def test_findings_open_to_retro_approval_are_capped_and_the_oldest_can_no_longer_close() -> None:
+    config = capped(3)
+    built = engine(config)
+    for number in range(5):
+        built.process(change(f"e{number}", number))
+    built.advance(at(60))  # past the grace period: all five judged unauthorized
+    state = built.stores["authorization"][CAROL]
+    assert [c.event_id for _, c in state.open_findings] == ["e2", "e3", "e4"]
+    history = [{"status": "approved", "at": at(30).isoformat()}]
+    emergency = record("CHG9", type="emergency", status="approved", status_changes=history,
+                       window={"start": at(-10).isoformat(), "end": at(10).isoformat()})  # fmt: skip
+    closed = [f.finding_info.related_events[0].uid for f in built.process(emergency).findings]
+    assert closed == ["e2", "e3", "e4"]
+
+
 def test_same_input_gives_byte_identical_findings() -> None:
     items = [record("CHG1"), change("e1", 0), change("e2", 300), change("e3", 1)]
     first = [f.model_dump_ocsf() for f in run(engine(), items).findings]
