@@ -187,6 +187,8 @@ class Runtime:
             held.append((None, event))
         else:
             handled = engines.handle(message.partition, routed)
+            if handled.released_early:
+                metrics.record_released_early(message.topic, handled.released_early)
             held.append((handled.held_until, event))
             released = handled.released_through
             persist_due = handled.persist_due
@@ -353,6 +355,7 @@ def build_runtime(settings: Settings, config: OpswardenConfig) -> Runtime:
             reorder_window,
             settings.persist_every_s,
             lambda table, partition: PartitionChangelog(table, partition, publisher.producer),  # type: ignore[arg-type]
+            settings.reorder_max_items,
         )
     reader = GlobalReader(
         lambda *topics: AIOKafkaConsumer(

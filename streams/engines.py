@@ -105,6 +105,7 @@ class Handled:
     held_until: datetime | None
     released_through: datetime | None
     persist_due: bool
+    released_early: int = 0  # items let out of a full reorder buffer before the window passed them
 
 
 class PartitionedEngines:
@@ -126,6 +127,7 @@ class PartitionedEngines:
         reorder_window: timedelta,
         persist_every_s: float = 0.0,
         view: PartitionView = whole_table,
+        reorder_max_items: int = 100_000,
     ) -> None:
         self.config = config
         self.detectors = detectors
@@ -137,6 +139,7 @@ class PartitionedEngines:
         self.reorder_window = reorder_window
         self.persist_every_s = persist_every_s
         self.view = view
+        self.reorder_max_items = reorder_max_items
         self.engines: dict[int, PartitionEngine] = {}
 
     def engine_for(self, partition: int) -> PartitionEngine:
@@ -205,13 +208,20 @@ class PartitionedEngines:
         shift = self.clock.shift(holder, now, message.tick_sent)
         horizon = holder.newest - self.reorder_window + shift if holder.newest is not None else None
         while horizon is not None and holder.buffer and holder.buffer[0][0] <= horizon:
-            moment, _, item = heapq.heappop(holder.buffer)
-            self._advance(engine, moment - self.config.allowed_lateness, out)
-            self._process(engine, item, out, failures)
+            self._release(engine, holder, out, failures)
         if shift and horizon is not None:
             self._advance(engine, horizon - self.config.allowed_lateness, out)
+        early = max(0, len(holder.buffer) - self.reorder_max_items)
+        for _ in range(early):  # a full buffer lets its oldest go: items older than them arriving later are late
+            self._release(engine, holder, out, failures)
         persist_due = now - holder.persisted_at >= self.persist_every_s
-        return Handled(out, failures, held_until, horizon, persist_due)
+        return Handled(out, failures, held_until, horizon, persist_due, early)
+
+    def _release(self, engine: Engine, holder: PartitionEngine, out: Outputs, failures: list[ItemFailure]) -> None:
+        """The buffer's oldest item to the detectors, time first moved on to it."""
+        moment, _, item = heapq.heappop(holder.buffer)
+        self._advance(engine, moment - self.config.allowed_lateness, out)
+        self._process(engine, item, out, failures)
 
     def persist(self, partition: int) -> None:
         """Write changed states and the partition's clocks to the tables (and so their changelogs); must run

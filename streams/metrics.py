@@ -180,6 +180,12 @@ GAPS = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+RELEASED_EARLY = Counter(
+    "opswarden_reorder_released_early",
+    "Items let out of a full reorder buffer (`OPSWARDEN_REORDER_MAX_ITEMS`) before the reorder window passed them.",
+    ["topic"],
+    registry=REGISTRY,
+)
 INGEST_RESTARTS = Counter(
     "opswarden_ingest_process_restarts",
     "Input-stage processes (`OPSWARDEN_INGEST_PROCESSES`) that exited unexpectedly and were started again.",
@@ -327,6 +333,10 @@ def record_consumer_lag(topic: str, partition: int, lag: int) -> None:
 def record_gap(topic: str, skipped: int) -> None:
     """`skipped` 0 creates the series at zero, so the first hole shows in `increase()` (see `initialise_series`)."""
     GAPS.labels(topic).inc(skipped)
+
+
+def record_released_early(topic: str, items: int) -> None:
+    RELEASED_EARLY.labels(topic).inc(items)
 
 
 def record_ingest_restart() -> None:

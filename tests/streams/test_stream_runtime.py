@@ -22,6 +22,7 @@ from detectors.catalog import build_detectors
 from detectors.engine import Engine, run
 from detectors.scenario import demo_scenario
 from models.config import OpswardenConfig
+from models.events import ChangeEvent
 from models.parsers import parse_document
 from models.parsers.base import ParseContext
 from models.rejection import Rejection, RejectReason
@@ -252,6 +253,27 @@ def test_a_partition_engine_keeps_state_only_for_the_keys_its_partition_owns() -
     assert min(keys) in held
     assert {partition_for(key, PARTITIONS) for key in held} == {mine}
     assert {partition_for(key, PARTITIONS) for table in tables.values() for key in table} == {mine}
+
+
+def test_a_full_reorder_buffer_lets_its_oldest_items_go_and_says_how_many() -> None:
+    config = OpswardenConfig()
+    detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
+    clock = IdleClock(idle_after_s=3600, rate=1, tick_interval_s=1)
+    tables: dict[str, dict[str, bytes]] = {d.name: {} for d in detectors}
+    engines = PartitionedEngines(
+        config, detectors, tables, {}, 1, SharedState(), clock, timedelta(days=1), reorder_max_items=3
+    )
+    items, _ = demo_items(config)
+    changes = sorted((item for item in items if isinstance(item, ChangeEvent)), key=lambda c: c.event_time)[:5]
+    handled = engines.handle(0, decode_message(items_message([encode_item(c) for c in reversed(changes)])))
+    assert handled.released_early == 2
+    holder = engines.engine_for(0)
+    assert sorted(getattr(item, "event_id", "") for _, _, item in holder.buffer) == sorted(
+        c.event_id for c in changes[2:]
+    )
+    assert holder.engine.max_event_time == changes[1].event_time  # the two oldest went to the detectors
+    assert handled.released_through is not None
+    assert handled.released_through < changes[0].event_time  # the window itself let nothing go
 
 
 def test_partitions_write_their_state_at_times_spread_over_one_interval() -> None:
