@@ -16,6 +16,7 @@ from models.parsers import parse_document
 from models.parsers.base import ParseContext
 from streams.cli import main
 from tests.samples import panther_cases
+from tests.streams.records import cloudtrail_change
 
 #: (rule file, Panther test name) of the real events in the scenario.
 CASES = {
@@ -157,12 +158,7 @@ def test_replay_reads_a_servicenow_export_as_authorizations(tmp_path: Path) -> N
 
 
 def test_parse_and_replay_reject_an_event_dated_after_they_read_it_as_the_workers_do(tmp_path: Path) -> None:
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat().replace("+00:00", "Z")
-    record = {
-        "eventVersion": "1.08", "eventID": "from-tomorrow", "eventTime": tomorrow, "eventSource": "ec2.amazonaws.com",
-        "eventName": "RebootInstances", "awsRegion": "eu-west-1", "recipientAccountId": "111122223333",
-        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/ops"},
-    }  # fmt: skip
+    record = cloudtrail_change("from-tomorrow", datetime.now(UTC) + timedelta(days=1))
     path = tmp_path / "future.json"
     path.write_bytes(orjson.dumps(record))
     parsed = CliRunner().invoke(main, ["parse", str(path)], catch_exceptions=False)

@@ -49,6 +49,7 @@ from streams.settings import Settings, TopicNames
 from streams.topics import anchor_engine_offsets, create_topics, topic_specs
 from streams.worker_command import EXIT_FAILED
 from tests.samples import panther_cases
+from tests.streams.records import cloudtrail_change
 from tests.streams.worker_process import WHOLE_INPUT, Produced, WorkerCluster, running
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
@@ -344,14 +345,10 @@ ALLOWED_REASONS: dict[str, set[str]] = {
 def dated_next_year(topics: TopicNames) -> list[tuple[str, str, bytes]]:
     """A CloudTrail record and an AIOps action dated a year from now: past `limits.max_time_ahead`, they would
     carry their partitions' watermarks a year ahead (every held change judged at once, every later event late)."""
-    moment = (datetime.now(UTC) + timedelta(days=365)).isoformat().replace("+00:00", "Z")
-    change = {
-        "eventVersion": "1.08", "eventID": "from-the-future", "eventTime": moment, "eventSource": "ec2.amazonaws.com",
-        "eventName": "RebootInstances", "awsRegion": "eu-west-1", "recipientAccountId": "111122223333",
-        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/ops"},
-    }  # fmt: skip
+    moment = datetime.now(UTC) + timedelta(days=365)
+    change = cloudtrail_change("from-the-future", moment)
     action = {
-        "kind": "aiops.action", "id": "from-the-future", "time": moment, "workflow": "w", "run_id": "r",
+        "kind": "aiops.action", "id": "from-the-future", "time": moment.isoformat(), "workflow": "w", "run_id": "r",
         "phase": "started", "action": "restart", "target": "svc",
     }  # fmt: skip
     return [
