@@ -245,3 +245,6 @@ class DetectionContext:
     authorizations: AuthorizationIndex = field(default_factory=AuthorizationIndex)
     registry: RegistryIndex = field(default_factory=RegistryIndex)
     watermark: datetime | None = None
+    #: Changes judged before the end of their grace period because their principal held too many (a count for
+    #: the runtime's metrics, like the engine's evictions).
+    judged_early: int = 0

@@ -329,6 +329,7 @@ class AuthorizationJudge(Detector[JudgeState]):
         if len(state.pending) <= cap:
             return Outputs()
         due, state.pending = state.pending[:-cap], state.pending[-cap:]
+        ctx.judged_early += len(due)
         out = Outputs()
         for change in due:
             out.extend(self.judge(change, state, ctx))

@@ -151,6 +151,11 @@ TRACKED_KEYS = Gauge(
     ["detector", "key_kind"],
     registry=REGISTRY,
 )
+JUDGED_EARLY = Counter(
+    "opswarden_changes_judged_early",
+    "Changes judged before the end of their grace period: their principal held `max_held_per_principal` already.",
+    registry=REGISTRY,
+)
 EVICTED_KEYS = Counter(
     "opswarden_evicted_keys",
     "Keys a detector dropped because they went idle or exceeded its key cap.",
@@ -280,6 +285,7 @@ def read_engine(engine: Engine) -> EngineReading:
 
 _engine_readings: WeakKeyDictionary[Engine, EngineReading] = WeakKeyDictionary()
 _evictions_seen: WeakKeyDictionary[Engine, TallyCounter[str]] = WeakKeyDictionary()
+_JUDGED_EARLY = "changes judged early"  # counted beside the evictions seen, under a name no detector has
 _engines_lock = threading.Lock()
 
 
@@ -298,6 +304,10 @@ def record_engine_state(engine: Engine) -> None:
             if total > seen[detector_name]:
                 EVICTED_KEYS.labels(detector_name).inc(total - seen[detector_name])
                 seen[detector_name] = total
+        early = engine.context.judged_early
+        if early > seen[_JUDGED_EARLY]:
+            JUDGED_EARLY.inc(early - seen[_JUDGED_EARLY])
+            seen[_JUDGED_EARLY] = early
 
 
 def _publish_engine_readings(readings: list[EngineReading]) -> None:

@@ -148,6 +148,7 @@ def counting_engine(states: dict[str, dict[str, int]], evictions: int) -> Engine
     )
     engine.max_event_time = T0
     engine.evictions["counting"] = evictions
+    engine.context.judged_early = evictions * 10
     return engine
 
 
@@ -156,6 +157,7 @@ def test_engine_state_gauges_sum_over_a_workers_partition_engines() -> None:
     first = counting_engine({"svc/a": {"seen": 3}, "svc/b": {"seen": 1}}, evictions=5)
     second = counting_engine({"svc/c": {"seen": 2}}, evictions=2)
     before_evicted = value("opswarden_evicted_keys_total", detector="counting")
+    before_early = value("opswarden_changes_judged_early_total")
     for engine in (first, second, first, second):  # the runtime's timer, twice
         metrics.record_engine_state(engine)
     assert value("opswarden_tracked_keys", detector="counting", key_kind="target") == 3
@@ -164,6 +166,7 @@ def test_engine_state_gauges_sum_over_a_workers_partition_engines() -> None:
     assert value("opswarden_pending_changes") == 3
     assert value("opswarden_authorizations_in_force") == 1
     assert value("opswarden_evicted_keys_total", detector="counting") == before_evicted + 7
+    assert value("opswarden_changes_judged_early_total") == before_early + 70
     metrics.record_rebalance()  # the second partition moved away
     metrics.record_engine_state(first)
     assert value("opswarden_tracked_keys", detector="counting", key_kind="target") == 2

@@ -288,6 +288,7 @@ def test_a_principal_holding_more_changes_than_the_cap_has_its_oldest_judged_at_
     changes = [change(f"e{number:02d}", number * 0.1) for number in range(25)]  # 2.5 min: all in one grace period
     early = [entry.event_id for item in [record("CHG1"), *changes] for entry in built.process(item).ledger]
     assert early == [f"e{number:02d}" for number in range(15)]  # judged as the 11th to 25th arrived
+    assert built.context.judged_early == 15
     state = built.stores["authorization"][CAROL]
     assert len(state.pending) == 10
     assert len(state.seen) == 10
