@@ -394,6 +394,15 @@ def operator_dashboard() -> dash.Dashboard:
         )
         .with_panel(
             series(
+                "Held back, let go early",
+                "Changes judged before their grace period ended (their principal held too many) and items let out of a "
+                "full reorder buffer before the window passed them: non-zero means state caps are being hit.",
+                query("sum(increase(opswarden_changes_judged_early_total[$__rate_interval]))", "judged early", "A"),
+                query(increase("opswarden_reorder_released_early_total", "topic"), "released early {{topic}}", "B"),
+            )
+        )
+        .with_panel(
+            series(
                 "Model warm-up",
                 "Keys of learning detectors that have too little history to raise findings (warming) or enough (warm).",
                 query("sum by (detector, state) (opswarden_model_keys)", "{{detector}} {{state}}"),

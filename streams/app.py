@@ -328,6 +328,7 @@ def build_runtime(settings: Settings, config: OpswardenConfig) -> Runtime:
     engines: dict[str, PartitionedEngines] = {}
     for kind, topic in routes.items():
         metrics.record_gap(topic, 0)
+        metrics.record_released_early(topic, 0)
         tables = {
             d.name: app.Table(
                 f"{kind.value}-{d.name}",

@@ -346,6 +346,7 @@ def record_gap(topic: str, skipped: int) -> None:
 
 
 def record_released_early(topic: str, items: int) -> None:
+    """`items` 0 creates the series at zero, as `record_gap` does."""
     RELEASED_EARLY.labels(topic).inc(items)
 
 
