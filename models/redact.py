@@ -3,12 +3,15 @@ that leaves as a dead letter."""
 
 from __future__ import annotations
 
+import gzip
 import re
 import zlib
 from functools import lru_cache
 from typing import Any
 
 import orjson
+
+from models.gzipped import TooLarge, gunzip, is_gzip
 
 REDACTED = "[REDACTED]"
 
@@ -70,7 +73,6 @@ def redact_all(value: Any) -> Any:
     return REDACTED if isinstance(value, str) else value
 
 
-GZIP_MAGIC = b"\x1f\x8b"
 #: A JSON string field, `"name": "value"`, found in text that does not parse as a whole; a value cut off by the
 #: end of the text (a truncated message) counts too.
 _STRING_FIELD = re.compile(rb'"((?:[^"\\]|\\.){1,128})"(\s*:\s*)"(?:[^"\\]|\\.)*("|\Z)')
@@ -82,16 +84,13 @@ def redact_raw(data: bytes, max_bytes: int) -> bytes:
     they keep (`redact`); text that is not JSON, binary included, loses the values of secret-named string fields
     and secret-looking strings where they stand. Gzip is opened (up to `max_bytes`), redacted and compressed
     again; one that cannot be opened is kept as it came, unread."""
-    if data[:2] == GZIP_MAGIC:
+    if is_gzip(data):
         try:
-            decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-            plain = decompressor.decompress(data, max_bytes + 1)
-        except zlib.error:
-            return data
-        if len(plain) > max_bytes or decompressor.unconsumed_tail:
+            plain = gunzip(data, max_bytes)
+        except (TooLarge, zlib.error):
             return data
         opened = redact_raw(plain, max_bytes)
-        return data if opened is plain else _gzip(opened)
+        return data if opened is plain else gzip.compress(opened)
     whole = _redact_json(data)
     if whole is not None:
         return whole
@@ -121,8 +120,3 @@ def _redact_text(data: bytes) -> bytes:
     text = named.decode("latin-1")  # every byte a character, so the bytes around a match come back unchanged
     scrubbed = _SECRET_VALUE.sub(REDACTED, text)
     return data if named == data and scrubbed == text else scrubbed.encode("latin-1")
-
-
-def _gzip(data: bytes) -> bytes:
-    compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
-    return compressor.compress(data) + compressor.flush()

@@ -16,6 +16,7 @@ import click
 import orjson
 import yaml
 
+from models.gzipped import is_gzip
 from streams.files import input_files, is_yaml
 from streams.outputs import OutputProducer
 from streams.settings import Settings
@@ -40,7 +41,7 @@ def record_key(document: Any) -> str | None:
 def file_messages(path: Path) -> Iterator[tuple[str | None, bytes]]:
     """(key, value) for every message in one file."""
     data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
+    if is_gzip(data):
         data = gzip.decompress(data)
     if is_yaml(path):
         for document in yaml.safe_load_all(data):

@@ -8,7 +8,6 @@ A module of its own rather than the package's `__init__`, so that it is compiled
 
 from __future__ import annotations
 
-import gzip
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from models.config import LimitsConfig
+from models.gzipped import TooLarge, gunzip, is_gzip
 from models.parsers import (
     aiops,
     alertmanager,
@@ -64,23 +64,17 @@ class ParseResult:
         self.rejections.extend(other.rejections)
 
 
-def _gunzip(data: bytes, limit: int) -> bytes:
-    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    out = decompressor.decompress(data, limit + 1)
-    if len(out) > limit or decompressor.unconsumed_tail:
-        raise ParseError(RejectReason.TOO_LARGE, f"gzip expands beyond {limit} bytes")
-    return out
-
-
 def decode_documents(data: bytes, limits: LimitsConfig, *, as_yaml: bool = False) -> list[Any]:
     """One JSON document, or JSON lines; gzip transparently; YAML only when asked (fixture files). A document
     nested deeper than `limits.max_depth` comes back as its rejection, like a line that is not JSON."""
     if len(data) > limits.max_document_bytes:
         raise ParseError(RejectReason.TOO_LARGE, f"{len(data)} bytes exceeds {limits.max_document_bytes}")
-    if data[:2] == b"\x1f\x8b":
+    if is_gzip(data):
         try:
-            data = _gunzip(data, limits.max_document_bytes)
-        except (zlib.error, EOFError, gzip.BadGzipFile) as exc:
+            data = gunzip(data, limits.max_document_bytes)
+        except TooLarge as exc:
+            raise ParseError(RejectReason.TOO_LARGE, str(exc)) from exc
+        except zlib.error as exc:
             raise ParseError(RejectReason.NOT_JSON, f"corrupt gzip: {exc}") from exc
     if as_yaml:
         try:
