@@ -31,6 +31,7 @@ from models.parsers.base import Parsed, item_time
 from streams.processing import SharedState
 from streams.routing import RoutedMessage
 from streams.routing import partition_for as route
+from streams.settings import REORDER_MAX_ITEMS
 from streams.tables import TableStore
 
 #: Bounds the idle shift (~1,000 years) so a fast idle clock cannot overflow datetime.
@@ -127,7 +128,7 @@ class PartitionedEngines:
         reorder_window: timedelta,
         persist_every_s: float = 0.0,
         view: PartitionView = whole_table,
-        reorder_max_items: int = 100_000,
+        reorder_max_items: int = REORDER_MAX_ITEMS,
     ) -> None:
         self.config = config
         self.detectors = detectors

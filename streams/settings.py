@@ -12,6 +12,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Items a partition's reorder buffer holds at most, unless `OPSWARDEN_REORDER_MAX_ITEMS` says otherwise.
+REORDER_MAX_ITEMS = 100_000
+
 
 class TopicNames(BaseModel):
     """Every topic opswarden reads or writes; `prefix` namespaces them all (tests, shared clusters)."""
@@ -87,7 +90,7 @@ class Settings(BaseSettings):
     reorder_window_s: float = Field(default=60.0, ge=0)
     #: Items a partition's reorder buffer holds at most (~3.7 KB each in memory): beyond, the oldest are released
     #: before the window has passed them, so a source dense in event time cannot take all the worker's memory.
-    reorder_max_items: int = Field(default=100_000, gt=0)
+    reorder_max_items: int = Field(default=REORDER_MAX_ITEMS, gt=0)
     #: How often a partition's changed detector states are written to their tables (and acks released). Each
     #: write encodes every key changed since the last one, so a busy key costs one encoding per interval; a
     #: longer interval costs more input read again after a crash (at-least-once), never a lost finding.
