@@ -3,7 +3,9 @@
 A detector is a small class in the style of a river estimator: it declares which key kind it
 partitions on, how to derive keys from an input, and how to update one key's state. State objects
 round-trip through bytes (`encode_state` / `decode_state`) so that the Faust runtime can keep them
-in changelogged tables while `replay` keeps them in dicts.
+in changelogged tables while `replay` keeps them in dicts. A detector's global models, learned from every
+key it sees, round-trip through JSON (`snapshot_models` / `restore_model`), so that a worker replacing
+another starts from what its predecessor had learned.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import ClassVar, Generic, TypeVar
 import orjson
 
 from detectors.context import DetectionContext
+from detectors.snapshot import SnapshotError
 from models.config import OpswardenConfig
 from models.finding import DetectionFinding
 from models.parsers.base import Parsed
@@ -120,6 +123,15 @@ class Detector(ABC, Generic[S]):
     def revisits(self, key: str, record: Parsed) -> bool:
         """Whether a newly arrived global record (an authorization) should be shown to this key."""
         return False
+
+    def snapshot_models(self) -> dict[str, bytes]:
+        """The global models (learned from every key, kept by no key's state) by name, as JSON; none by default."""
+        return {}
+
+    def restore_model(self, name: str, data: bytes) -> None:
+        """Replace the global model `name` with a snapshot of it; `detectors.snapshot.SnapshotError` if there is no
+        such model or the snapshot does not fit it (the model is then left as it was)."""
+        raise SnapshotError(f"{self.name} has no model {name!r}")
 
     @abstractmethod
     def encode_state(self, state: S) -> bytes: ...

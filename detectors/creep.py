@@ -32,7 +32,7 @@ principal's first grant are its provisioning: only admin or takeover grants amon
 from __future__ import annotations
 
 import hashlib
-import pickle
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +48,7 @@ from detectors.growth import DriftState, GrowthDrift, GrowthScorer, profile
 from detectors.memo import BoundedMemo
 from detectors.rate import EWStats
 from detectors.redelivery import RecentEvents
+from detectors.snapshot import SnapshotError, expect, loads
 from models.authorization import AuthorizationRecord, AuthStatus, FixedWindow
 from models.config import OpswardenConfig
 from models.events import ChangeEvent, Grant, Outcome
@@ -56,6 +57,11 @@ from models.parsers.base import Parsed
 from models.patterns import any_match
 
 FINDING = "permission_creep"
+#: River's P² quantile (a Rust extension) pickles as this: the quantile, four arrays of its five markers (heights,
+#: positions, desired positions, their increments), how many markers are filled, and whether it has started.
+P2_MARKERS = 5
+P2_STATE = struct.Struct("<21dBB")
+P2_VALUES = 23
 SIGNAL_SEVERITY = {
     "admin_grant": Severity.HIGH,
     "takeover_grant": Severity.HIGH,
@@ -100,8 +106,8 @@ class PeerBaselines:
 
     A principal is judged against its peers as well as itself, so a sandbox role that gets three policies a
     day like every other sandbox role is not creep. A quantile, not a mean: a few creeping peers must not
-    make creep look normal. Rebuilt from the stream after a restart (`encode` and `decode`, a pickle of the
-    river models, let a runtime keep it).
+    make creep look normal. `encode` and `decode` carry the estimators' state as JSON numbers, so a worker
+    replacing another starts from its peers' quantiles.
 
     >>> peers = PeerBaselines(quantile=0.9)
     >>> for count in [3, 4, 3, 4, 3, 4, 3, 4, 3, 30]:
@@ -128,10 +134,38 @@ class PeerBaselines:
         return self.groups[group].get()
 
     def encode(self) -> bytes:
-        return pickle.dumps((self.groups, self.counts))
+        """Per group: samples and the P² estimator's state (`P2_STATE`'s numbers)."""
+        groups = {
+            name: [self.counts.get(name, 0), list(P2_STATE.unpack(quantile._quantile.__getstate__()))]
+            for name, quantile in self.groups.items()
+        }
+        return orjson.dumps({"quantile": self.quantile, "groups": groups})
 
     def decode(self, data: bytes) -> None:
-        self.groups, self.counts = pickle.loads(data)
+        """Replace the groups with `encode`'s output; one that does not fit raises `SnapshotError`, changing nothing."""
+        snapshot = expect(loads(data), dict, "snapshot")
+        if snapshot.get("quantile") != self.quantile:
+            raise SnapshotError("the peer baselines estimate another quantile")
+        groups: dict[str, stats.Quantile] = {}
+        counts: dict[str, int] = {}
+        for name, value in expect(snapshot.get("groups"), dict, "groups").items():
+            count, state = expect(value, list, name, length=2)
+            counts[name] = expect(count, int, "samples")
+            groups[name] = self._restored(expect(state, list, "state", length=P2_VALUES))
+        self.groups, self.counts = groups, counts
+
+    def _restored(self, state: list[Any]) -> stats.Quantile:
+        """A river quantile loaded with `state`, checked to be what river writes, so its Rust side cannot refuse it."""
+        *numbers, filled, initialised = state
+        values = [expect(v, float, "state") for v in numbers]
+        if values[0] != self.quantile or expect(filled, int, "state") not in range(P2_MARKERS + 1):
+            raise SnapshotError("not a P² state for this quantile")
+        if expect(initialised, int, "state") not in (0, 1):
+            raise SnapshotError("not a P² state")
+        quantile = stats.Quantile(self.quantile)
+        quantile._quantile.__setstate__(P2_STATE.pack(*values, filled, initialised))
+        quantile._is_updated = filled > 0
+        return quantile
 
 
 class PermissionCreepDetector(Detector[CreepState]):
@@ -173,6 +207,15 @@ class PermissionCreepDetector(Detector[CreepState]):
         """How long an episode stays open without news: a slow creep's steps are further apart than a run's."""
         slow = not SLOW_SIGNALS.isdisjoint(episode.facts["signals"])
         return self.growth_window if slow else self.window
+
+    def snapshot_models(self) -> dict[str, bytes]:
+        return {"peers": self.peers.encode(), "scorer": self.scorer.encode()}
+
+    def restore_model(self, name: str, data: bytes) -> None:
+        models: dict[str, PeerBaselines | GrowthScorer] = {"peers": self.peers, "scorer": self.scorer}
+        if name not in models:
+            super().restore_model(name, data)
+        models[name].decode(data)
 
     def encode_state(self, state: CreepState) -> bytes:
         return orjson.dumps(

@@ -15,17 +15,21 @@ numbers; so each principal keeps a `DriftState` and one shared detector is loade
 
 `GrowthScorer` scores a principal's growth profile (`FEATURES`) against its peer group's: river's
 `StandardScaler` then `HalfSpaceTrees`, one pipeline per group, learned from every principal-window of the
-group. A few global models, bounded by `max_groups`; they round-trip through `encode` and `decode`.
+group. A few global models, bounded by `max_groups`; they round-trip through `encode` and `decode` as JSON (a
+worker reads them back from a topic others can write, so never a pickle).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-import pickle
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from river import anomaly, compose, drift, preprocessing
+
+from detectors.snapshot import SnapshotError, expect, loads
 
 FEATURES = ("new_in_window", "new_in_growth_window", "growth_ratio", "sensitive_weight", "quiet_hours")
 SCALED_LIMIT = 3.0  # standardised features beyond this many std share the trees' outermost cells
@@ -119,20 +123,23 @@ class GrowthScorer:
         self.models: dict[str, compose.Pipeline] = {}
         self.counts: dict[str, int] = {}
 
+    def _new_model(self) -> compose.Pipeline:
+        trees = anomaly.HalfSpaceTrees(
+            n_trees=10,
+            height=6,
+            window_size=self.window_size,
+            limits=dict.fromkeys(FEATURES, (-SCALED_LIMIT, SCALED_LIMIT)),
+            seed=self.seed,
+        )
+        return preprocessing.StandardScaler() | trees
+
     def _name(self, group: str) -> str:
         return group if group in self.models or len(self.models) < self.max_groups else SHARED_GROUP
 
     def learn(self, group: str, x: dict[str, float]) -> None:
         name = self._name(group)
         if name not in self.models:
-            trees = anomaly.HalfSpaceTrees(
-                n_trees=10,
-                height=6,
-                window_size=self.window_size,
-                limits=dict.fromkeys(FEATURES, (-SCALED_LIMIT, SCALED_LIMIT)),
-                seed=self.seed,
-            )
-            self.models[name] = preprocessing.StandardScaler() | trees
+            self.models[name] = self._new_model()
         self.models[name].learn_one(x)
         self.counts[name] = self.counts.get(name, 0) + 1
 
@@ -155,10 +162,62 @@ class GrowthScorer:
         return summary
 
     def encode(self) -> bytes:
-        return pickle.dumps((self.models, self.counts))
+        """Per group: samples, the scaler's count, mean and variance per feature, and the trees' masses. The trees'
+        shape is not written: the seed rebuilds it, and a digest of it says whether it did."""
+        groups = {}
+        for name, model in self.models.items():
+            scaler, trees = model.steps["StandardScaler"], model.steps["HalfSpaceTrees"]
+            groups[name] = {
+                "samples": self.counts.get(name, 0),
+                "scaler": {f: [scaler.counts[f], scaler.means[f], scaler.vars[f]] for f in FEATURES},
+                "counter": trees.counter,
+                "first_window": trees._first_window,
+                "shape": _shape(trees),
+                "masses": [[[node.l_mass, node.r_mass] for node in nodes] for nodes in trees._tree_nodes],
+            }
+        return orjson.dumps({"window_size": self.window_size, "seed": self.seed, "groups": groups})
 
     def decode(self, data: bytes) -> None:
-        self.models, self.counts = pickle.loads(data)
+        """Replace the models with `encode`'s output; a snapshot that does not fit these settings raises
+        `SnapshotError` and changes nothing."""
+        snapshot = expect(loads(data), dict, "snapshot")
+        if (snapshot.get("window_size"), snapshot.get("seed")) != (self.window_size, self.seed):
+            raise SnapshotError("the score models were learned with another window size or seed")
+        models: dict[str, compose.Pipeline] = {}
+        counts: dict[str, int] = {}
+        for name, group in expect(snapshot.get("groups"), dict, "groups").items():
+            if len(models) == self.max_groups + 1:
+                raise SnapshotError("more score groups than max_score_groups")
+            models[name] = self._restored_model(expect(group, dict, name))
+            counts[name] = expect(group.get("samples"), int, "samples")
+        self.models, self.counts = models, counts
+
+    def _restored_model(self, group: dict[str, Any]) -> compose.Pipeline:
+        model = self._new_model()
+        scaler, trees = model.steps["StandardScaler"], model.steps["HalfSpaceTrees"]
+        scaled = expect(group.get("scaler"), dict, "scaler")
+        for feature in FEATURES:
+            count, mean, var = expect(scaled.get(feature), list, feature, length=3)
+            scaler.counts[feature] = expect(count, int, feature)
+            scaler.means[feature] = expect(mean, float, feature)
+            scaler.vars[feature] = expect(var, float, feature)
+        trees.learn_one(dict.fromkeys(FEATURES, 0.0))  # builds the trees from the seed; every mass is set below
+        if group.get("shape") != _shape(trees):
+            raise SnapshotError("the score trees' shape differs from the one this seed builds")
+        masses = expect(group.get("masses"), list, "masses", length=len(trees._tree_nodes))
+        for nodes, saved in zip(trees._tree_nodes, masses, strict=True):
+            for node, pair in zip(nodes, expect(saved, list, "masses", length=len(nodes)), strict=True):
+                node.l_mass, node.r_mass = (expect(m, int, "mass") for m in expect(pair, list, "masses", length=2))
+        trees.counter = expect(group.get("counter"), int, "counter")
+        trees._first_window = expect(group.get("first_window"), bool, "first_window")
+        return model
+
+
+def _shape(trees: anomaly.HalfSpaceTrees) -> str:
+    """A digest of the trees' splits (feature and threshold of every branch, in depth-first order)."""
+    nodes = [node for tree in trees._tree_nodes for node in tree]
+    splits = [[getattr(node, "feature", None), getattr(node, "threshold", None)] for node in nodes]
+    return hashlib.sha256(orjson.dumps(splits)).hexdigest()[:32]
 
 
 def profile(

@@ -36,6 +36,7 @@ from detectors.episode import Episode, analysis, epoch, moment, remember
 from detectors.memo import BoundedMemo
 from detectors.rate import EWStats, log_gap
 from detectors.redelivery import RecentEvents
+from detectors.snapshot import SnapshotError, expect, loads
 from models.config import OpswardenConfig
 from models.events import ActionEvent, ActionPhase, AlertEvent, AlertStatus, ChangeEvent, PrincipalKind
 from models.finding import Activity, Severity
@@ -99,7 +100,8 @@ class Occurrence:
 class FanOut:
     """Global, window-bounded count of distinct targets per (actor, action): a fleet-wide wave is no loop.
 
-    Rebuilt from the stream within one window after a restart; `encode`/`decode` let a runtime keep it.
+    `encode` keeps what can still count (targets within a window of the newest) and `decode` takes it back, so a
+    worker replacing another knows the waves in progress.
 
     >>> fan = FanOut(window=3600.0, cap=16, max_series=100)
     >>> for i in range(12):
@@ -138,11 +140,27 @@ class FanOut:
         seen = self.recent.get(f"{actor}\x1f{action}", ())
         return sum(1 for when, _ in seen if at - when <= self.window)
 
-    def encode(self) -> bytes:
-        return orjson.dumps({key: list(seen) for key, seen in self.recent.items()})
+    def encode(self, latest: int | None = None) -> bytes:
+        """Each series' targets seen within a window of the newest time seen, its `latest` most recent at most
+        (the fan-out threshold: whether a wave reaches it depends on those alone)."""
+        newest = max((seen[-1][0] for seen in self.recent.values() if seen), default=0.0)
+        kept = {}
+        for name, seen in self.recent.items():
+            recent = [entry for entry in seen if newest - entry[0] <= self.window]
+            if recent:
+                kept[name] = recent[-latest:] if latest else recent
+        return orjson.dumps({"window": self.window, "series": kept})
 
     def decode(self, data: bytes) -> None:
-        self.recent = {key: deque(map(tuple, seen), maxlen=self.cap) for key, seen in orjson.loads(data).items()}
+        """Replace the series with `encode`'s output; one that does not fit raises `SnapshotError`, changing nothing."""
+        snapshot = expect(loads(data), dict, "snapshot")
+        if snapshot.get("window") != self.window:
+            raise SnapshotError("the fan-out was counted over another window")
+        recent: dict[str, deque[tuple[float, str]]] = {}
+        for name, seen in list(expect(snapshot.get("series"), dict, "series").items())[-self.max_series :]:
+            entries = (expect(entry, list, name, length=2) for entry in expect(seen, list, name))
+            recent[name] = deque(((expect(at, float, "time"), expect(t, str, "target")) for at, t in entries), self.cap)
+        self.recent = recent
 
 
 class RemediationLoopDetector(Detector[LoopState]):
@@ -193,6 +211,14 @@ class RemediationLoopDetector(Detector[LoopState]):
         if state.episode is None:
             return None
         return moment(state.episode.last_time + self.quiet(state.episode))
+
+    def snapshot_models(self) -> dict[str, bytes]:
+        return {"fanout": self.fanout.encode(latest=self.settings.fanout_targets)}
+
+    def restore_model(self, name: str, data: bytes) -> None:
+        if name != "fanout":
+            super().restore_model(name, data)
+        self.fanout.decode(data)
 
     def encode_state(self, state: LoopState) -> bytes:
         return orjson.dumps(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from detectors.base import Detector
+from detectors.engine import Engine
 from models.authorization import AuthorizationRecord
+from models.config import OpswardenConfig
 from models.events import (
     ActionEvent,
     ActionPhase,
@@ -103,3 +107,29 @@ def action(
         principal=ROLE,
         credential=Credential(id=credential_id, kind=CredentialKind.SHORT_LIVED) if credential_id else None,
     )
+
+
+def restarted(
+    engine: Engine,
+    config: OpswardenConfig,
+    build: Callable[[OpswardenConfig], Sequence[Detector[Any]]],
+    *,
+    models: bool = True,
+) -> Engine:
+    """A new engine with new detectors (from `build`) whose every state (per key, and with `models` the global
+    models) went through bytes, as a worker restart would."""
+    detectors = build(config)
+    stores: dict[str, Any] = {}
+    for old, new in zip(engine.detectors, detectors, strict=True):
+        stores[new.name] = {
+            key: new.decode_state(old.encode_state(state)) for key, state in engine.stores[old.name].items()
+        }
+        for name, snapshot in old.snapshot_models().items() if models else ():
+            new.restore_model(name, snapshot)
+    clone = Engine(config, detectors, stores=stores)
+    for record_ in engine.context.authorizations:
+        clone.context.authorizations.upsert(record_)
+    clone.context.watermark = engine.context.watermark
+    clone.max_event_time = engine.max_event_time
+    clone._next_sweep = dict(engine._next_sweep)  # the runtime keeps its sweep clock beside the tables
+    return clone

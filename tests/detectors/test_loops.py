@@ -23,6 +23,7 @@ from models.events import (
 from models.finding import Activity, DetectionFinding, Severity
 from models.parsers.base import Parsed
 from models.registry import Workflow
+from tests.detectors.builders import restarted
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 POD = "k8s:prod-eu/payments/pods/api-1"
@@ -173,6 +174,25 @@ def test_a_fleet_wide_wave_is_not_a_loop_but_the_same_on_one_target_is() -> None
         single.action(T0 + timedelta(minutes=15 * wave))
     assert loops(fleet.items) == []
     assert [f.unmapped["loop_kind"] for f in loops(single.items)][:1] == ["repetition"]
+
+
+@pytest.mark.parametrize("models", [True, False])
+def test_a_wave_in_progress_at_a_restart_is_still_a_wave_once_the_fan_out_is_restored(models: bool) -> None:
+    """A worker replaced between two waves of a fleet-wide patch: with the fan-out snapshot, the third wave is
+    the wave it is; without, each target's third patch looks like a loop until the wave is seen again."""
+    fleet = Feed()
+    for wave in range(3):
+        for i in range(12):
+            fleet.action(T0 + timedelta(minutes=15 * wave, seconds=5 * i), target=f"k8s:prod-eu/web/pods/fe-{i}")
+    config = OpswardenConfig()
+    cut = 2 * 12 * 2  # two waves of runs, each a start and a success
+    before = Engine(config, [RemediationLoopDetector(config)])
+    findings = [f for item in fleet.items[:cut] for f in before.process(item).findings]
+    after = restarted(before, config, lambda c: [RemediationLoopDetector(c)], models=models)
+    findings += run(after, fleet.items[cut:]).findings
+    assert (findings == []) is models
+    if not models:
+        assert {f.unmapped["loop_kind"] for f in findings} == {"repetition"}
 
 
 def test_two_principals_flip_flopping_a_firewall_rule_are_caught_on_the_fourth_change() -> None:

@@ -9,11 +9,11 @@ import pytest
 from detectors.creep import PermissionCreepDetector
 from detectors.engine import Engine
 from detectors.evaluation import detectors_for
-from detectors.loops import RemediationLoopDetector
 from detectors.scenario import evaluation_scenario
 from models.authorization import AuthorizationRecord
 from models.config import OpswardenConfig
 from models.parsers.base import Parsed
+from tests.detectors.builders import restarted
 
 
 @pytest.fixture(scope="module")
@@ -25,31 +25,8 @@ def wire(outputs: list[Any]) -> list[dict[str, Any]]:
     return [finding.model_dump_ocsf() for finding in outputs]
 
 
-def restored(engine: Engine, config: OpswardenConfig) -> Engine:
-    """A new engine with new detectors whose every state (per key, and the global models) went through bytes,
-    as a worker restart would."""
-    detectors = detectors_for(config)
-    stores: dict[str, Any] = {}
-    for old, new in zip(engine.detectors, detectors, strict=True):
-        stores[new.name] = {
-            key: new.decode_state(old.encode_state(state)) for key, state in engine.stores[old.name].items()
-        }
-        if isinstance(old, RemediationLoopDetector) and isinstance(new, RemediationLoopDetector):
-            new.fanout.decode(old.fanout.encode())
-        if isinstance(old, PermissionCreepDetector) and isinstance(new, PermissionCreepDetector):
-            new.peers.decode(old.peers.encode())
-            new.scorer.decode(old.scorer.encode())
-    clone = Engine(config, detectors, stores=stores)
-    for record in engine.context.authorizations:
-        clone.context.authorizations.upsert(record)
-    clone.context.watermark = engine.context.watermark
-    clone.max_event_time = engine.max_event_time
-    clone._next_sweep = dict(engine._next_sweep)  # the runtime keeps its sweep clock beside the tables
-    return clone
-
-
-@pytest.mark.parametrize("split", [0.3, 0.55, 0.8])
-def test_restored_detectors_continue_exactly_like_uninterrupted_ones(scenario: list[Parsed], split: float) -> None:
+def resumed_at(scenario: list[Parsed], split: float, *, models: bool = True) -> tuple[list[Any], list[Any]]:
+    """The findings after `split` of the scenario from an engine that never stopped, and from one restored there."""
     config = OpswardenConfig()
     cut = int(len(scenario) * split)
     steady = Engine(config, detectors_for(config))
@@ -60,7 +37,7 @@ def test_restored_detectors_continue_exactly_like_uninterrupted_ones(scenario: l
     creep = next(d for d in stopped.detectors if isinstance(d, PermissionCreepDetector))
     assert any(state.drift.n for state in stopped.stores[creep.name].values()), "drift tests learned before the stop"
     assert sum(creep.scorer.counts.values()) > 0, "the growth score models learned before the stop"
-    resumed = restored(stopped, config)
+    resumed = restarted(stopped, config, detectors_for, models=models)
     expected, got = [], []
     for item in scenario[cut:]:
         expected += steady.process(item).findings
@@ -68,9 +45,27 @@ def test_restored_detectors_continue_exactly_like_uninterrupted_ones(scenario: l
     expected += steady.flush().findings
     got += resumed.flush().findings
     assert expected, "the tail of the scenario must produce findings for this test to mean anything"
+    return expected, got
+
+
+@pytest.mark.parametrize("split", [0.3, 0.55, 0.8])
+def test_restored_detectors_continue_exactly_like_uninterrupted_ones(scenario: list[Parsed], split: float) -> None:
+    expected, got = resumed_at(scenario, split)
     scored = [f for f in expected if f.finding_type == "permission_creep" and growth_score(f) is not None]
     assert scored, "the tail must carry growth scores for the restored score models to be compared"
     assert wire(got) == wire(expected)
+
+
+def test_without_their_global_models_restored_detectors_judge_differently(scenario: list[Parsed]) -> None:
+    """What `snapshot_models` carries matters: the same restart, models left out, changes creep's findings (the
+    fan-out's part is shown in `test_loops`)."""
+    expected, got = resumed_at(scenario, 0.55, models=False)
+
+    def by_type(findings: list[Any], kind: str) -> list[dict[str, Any]]:
+        return wire([f for f in findings if f.finding_type == kind])
+
+    assert by_type(got, "permission_creep") != by_type(expected, "permission_creep")
+    assert by_type(got, "activity_anomaly") == by_type(expected, "activity_anomaly")  # it has no global model
 
 
 def growth_score(finding: Any) -> float | None:
