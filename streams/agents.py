@@ -17,6 +17,7 @@ reader, the input stage or the supervisor of its processes) stop it too if they 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -30,11 +31,16 @@ from streams.ingest_processes import IngestProcesses
 Agent = Callable[[StreamT[bytes]], Awaitable[None]]
 #: How often the event loop reports itself alive (`streams.health`).
 HEARTBEAT_S = 1.0
+#: How long a stopping worker waits for the broker to take its last model snapshots.
+STOP_WRITE_TIMEOUT_S = 10.0
+
+log = logging.getLogger(__name__)
 
 
 def engine_agent(runtime: Runtime) -> Agent:
     async def judge(stream: StreamT[bytes]) -> None:
         await runtime.reader.ready.wait()
+        runtime.models.restore()  # the first agent past here restores the global models, before any item
         try:
             async for event in cast(Stream[bytes], stream).noack().events():
                 await runtime.judge(event)
@@ -65,7 +71,23 @@ def register_agents(runtime: Runtime) -> None:
             runtime.health.beat(loaded=runtime.reader.ready.is_set())
             await asyncio.sleep(HEARTBEAT_S)
 
+    async def snapshot_models() -> None:
+        runtime.models.write()
+
+    async def snapshot_models_at_stop(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
+        """A deploy's stop writes the models learned since the last snapshot; a failed worker's may be ahead of
+        the state it wrote, so it leaves them."""
+        if runtime.failure is None:
+            runtime.models.write()
+            try:
+                await asyncio.wait_for(runtime.publisher.producer.delivered(), STOP_WRITE_TIMEOUT_S)
+            except Exception as exc:  # a stop must not hang or fail on the models
+                log.warning("model snapshots at stop not confirmed: %s", exc)
+
     app.timer(runtime.settings.tick_interval_s)(tick)
+    if runtime.settings.model_snapshot_every_s:
+        app.timer(runtime.settings.model_snapshot_every_s)(snapshot_models)
+    app.on_before_shutdown.connect(snapshot_models_at_stop)
     app.task(heartbeat)
     app.task(runtime.guarded(runtime.reader.run))
     if runtime.sources is not None:

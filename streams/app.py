@@ -8,6 +8,7 @@ Topology (every name configurable, see `streams.settings.TopicNames`):
                           └─ global reader (every worker, whole topic) ─ shared index
     workflow.registry     ─ source reader: validate, dead-letter
                           └─ global reader (every worker, whole topic) ─ shared registry
+    opswarden.models      ─ global reader at start ─ the detectors' global models (`streams.model_snapshots`)
     opswarden.by-principal (key: principal key) ─ principal engine agent ─┐  tables: principal-<detector>
     opswarden.by-target    (key: target key)    ─ target engine agent ────┤  tables: target-<detector>
                                                                           └─ opswarden.findings, opswarden.ledger
@@ -44,6 +45,7 @@ from streams.deadletter import DeadLetter, from_exception
 from streams.engines import IdleClock, PartitionedEngines
 from streams.faust_transport import PromptFetchApp
 from streams.health import Health
+from streams.model_snapshots import ModelSnapshots
 from streams.outputs import OutputProducer
 from streams.processing import (
     AuthorizationIngestor,
@@ -123,6 +125,7 @@ class Runtime:
     sources: SourceReader | None  # the input stage in this process; None when it runs in ingest processes
     engines: dict[str, PartitionedEngines]
     health: Health
+    models: ModelSnapshots
     held: dict[TP, list[tuple[datetime | None, EventT[bytes]]]] = field(default_factory=dict)
     continuity: OffsetContinuity = field(default_factory=OffsetContinuity)
     failure: BaseException | None = None  # set by `fail`: the worker is stopping
@@ -323,6 +326,7 @@ def build_runtime(settings: Settings, config: OpswardenConfig) -> Runtime:
     routes = repartition_topics(settings)
     publisher = build_publisher(settings)
     shared = SharedState()
+    models = ModelSnapshots(detectors, topics.name("models"), publisher.producer)
     clock = IdleClock(settings.idle_after_s, settings.idle_clock_rate, settings.tick_interval_s)
     reorder_window = timedelta(seconds=settings.reorder_window_s)
     engines: dict[str, PartitionedEngines] = {}
@@ -369,6 +373,7 @@ def build_runtime(settings: Settings, config: OpswardenConfig) -> Runtime:
         {
             topics.name("authorizations"): lambda message: apply_authorization(shared, message, config),
             topics.name("registry"): lambda message: apply_workflows(shared, message, config.limits),
+            topics.name("models"): models.offer,
         },
     )
     # A producer of its own, as in an ingest process: each stage must learn of its own refused messages only.
@@ -384,4 +389,5 @@ def build_runtime(settings: Settings, config: OpswardenConfig) -> Runtime:
         sources=sources,
         engines=engines,
         health=Health(settings.stall_after_s),
+        models=models,
     )

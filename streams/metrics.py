@@ -191,6 +191,13 @@ RELEASED_EARLY = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+MODEL_SNAPSHOTS = Counter(
+    "opswarden_model_snapshots",
+    "Global model snapshots (`<detector>/<model>`) by outcome: written, restored at start, refused at start (the "
+    "model starts empty), too_large to write, undelivered (refused by the broker).",
+    ["model", "outcome"],
+    registry=REGISTRY,
+)
 INGEST_RESTARTS = Counter(
     "opswarden_ingest_process_restarts",
     "Input-stage processes (`OPSWARDEN_INGEST_PROCESSES`) that exited unexpectedly and were started again.",
@@ -348,6 +355,10 @@ def record_gap(topic: str, skipped: int) -> None:
 def record_released_early(topic: str, items: int) -> None:
     """`items` 0 creates the series at zero, as `record_gap` does."""
     RELEASED_EARLY.labels(topic).inc(items)
+
+
+def record_model_snapshot(model: str, outcome: str) -> None:
+    MODEL_SNAPSHOTS.labels(model, outcome).inc()
 
 
 def record_ingest_restart() -> None:

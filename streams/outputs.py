@@ -50,9 +50,16 @@ class OutputProducer:
         self._settled: set[int] = set()  # settled while an older one was still in flight
 
     def _on_delivery(
-        self, number: int, then: Callable[[int], None] | None, error: KafkaError | None, message: Message
+        self,
+        number: int,
+        then: Callable[[int], None] | None,
+        refused: Callable[[KafkaError], None] | None,
+        error: KafkaError | None,
+        message: Message,
     ) -> None:
-        if error is not None:
+        if error is not None and refused is not None:
+            refused(error)
+        elif error is not None:
             self._refused.append((number, error))
         elif then is not None and (offset := message.offset()) is not None:
             then(offset)
@@ -69,9 +76,11 @@ class OutputProducer:
         partition: int | None = None,
         headers: list[tuple[str, bytes]] | None = None,
         on_delivered: Callable[[int], None] | None = None,
+        on_refused: Callable[[KafkaError], None] | None = None,
     ) -> None:
-        """Queue a message; `on_delivered` gets its offset once the broker has it."""
-        report = partial(self._on_delivery, self._next, on_delivered)
+        """Queue a message; `on_delivered` gets its offset once the broker has it. A refusal is reported to the
+        callers of `delivered` (who must not ack what it came from), or with `on_refused` to that alone."""
+        report = partial(self._on_delivery, self._next, on_delivered, on_refused)
         where = UNASSIGNED if partition is None else partition
         while True:
             try:

@@ -32,6 +32,7 @@ class TopicNames(BaseModel):
     deadletter: str = "opswarden.deadletter"
     by_principal: str = "opswarden.by-principal"
     by_target: str = "opswarden.by-target"
+    models: str = "opswarden.models"
 
     def name(self, field: str) -> str:
         return f"{self.prefix}{getattr(self, field)}"
@@ -95,6 +96,9 @@ class Settings(BaseSettings):
     #: write encodes every key changed since the last one, so a busy key costs one encoding per interval; a
     #: longer interval costs more input read again after a crash (at-least-once), never a lost finding.
     persist_every_s: float = Field(default=5.0, ge=0)
+    #: How often the detectors' global models that changed are written to the models topic, for a replacement
+    #: worker to start from (`streams.model_snapshots`); 0 writes none (they are still read at start).
+    model_snapshot_every_s: float = Field(default=60.0, ge=0)
     #: How often each partition gets a watermark tick, and when a quiet partition counts as idle.
     tick_interval_s: float = Field(default=1.0, gt=0)
     idle_after_s: float = Field(default=5.0, ge=0)

@@ -23,6 +23,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from streams.model_snapshots import MAX_SNAPSHOT_BYTES
 from streams.routing import tick_message
 from streams.settings import Settings
 
@@ -39,7 +40,8 @@ class TopicSpec:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """Inputs, global state (compacted), repartition topics and outputs (retained)."""
+    """Inputs, global state (compacted; the models' snapshots in one partition), repartition topics and outputs
+    (retained)."""
     topics = settings.topics
     n = settings.partitions
 
@@ -50,6 +52,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         *(TopicSpec(name, n) for name in topics.sources()),
         TopicSpec(topics.name("authorizations"), n, COMPACTED),
         TopicSpec(topics.name("registry"), n, COMPACTED),
+        TopicSpec(topics.name("models"), 1, COMPACTED | {"max.message.bytes": str(MAX_SNAPSHOT_BYTES)}),
         TopicSpec(topics.name("by_principal"), n),
         TopicSpec(topics.name("by_target"), n),
         TopicSpec(topics.name("findings"), n, retained(settings.findings_retention_ms)),

@@ -43,3 +43,16 @@ def test_a_window_started_after_a_refusal_does_not_hear_of_it() -> None:
     window = producer.produced - 1
     with pytest.raises(DeliveryFailed, match="1 messages refused"):
         asyncio.run(producer.delivered(since=window))
+
+
+def test_a_refusal_with_its_own_handler_is_reported_there_only() -> None:
+    """A model snapshot the broker refuses must not stop the engines, which wait for their own outputs."""
+    producer = unreachable()
+    refused: list[object] = []
+    producer.produce("models", b"{}", "permission_creep/peers", on_refused=refused.append)
+    asyncio.run(producer.delivered())
+    assert len(refused) == 1
+    producer.produce("findings", b"{}", "uid-1")
+    with pytest.raises(DeliveryFailed, match="1 messages refused"):
+        asyncio.run(producer.delivered())
+    assert len(refused) == 1

@@ -31,6 +31,7 @@ from streams.app import Runtime
 from streams.deadletter import from_exception, from_rejections
 from streams.engines import IdleClock, PartitionedEngines
 from streams.health import Health
+from streams.model_snapshots import ModelSnapshots
 from streams.native_records import scenario_messages
 from streams.outputs import DeliveryFailed
 from streams.processing import (
@@ -445,6 +446,7 @@ def judging_runtime(
         sources=None,
         engines={topic: engines},
         health=Health(stall_after_s=30),
+        models=ModelSnapshots(detectors, "models", RecordingProducer()),  # type: ignore[arg-type]
     )
     return runtime, topic, tables
 
