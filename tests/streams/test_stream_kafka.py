@@ -278,6 +278,68 @@ def test_refused_outputs_stop_the_worker_and_its_replacement_loses_no_finding(st
     assert_none_missing(observed, expected, stream.worker_logs())
 
 
+def latest_snapshots(
+    stream: StreamUnderTest, wanted: Callable[[dict[str, bytes]], bool], quiet_s: float = 4, timeout_s: float = 120
+) -> dict[str, bytes]:
+    """The models topic's latest snapshot per key, once every model has one, they are `wanted`, and none came for
+    `quiet_s` (the worker has learned all it was given)."""
+    topic = stream.settings.topics.name("models")
+    deadline = time.monotonic() + timeout_s
+    seen = -1
+    while time.monotonic() < deadline:
+        messages = stream.read(topic, lambda got: False, timeout_s=quiet_s)
+        latest = {m.key().decode(): m.value() for m in messages}
+        if len(messages) == seen and set(latest) == MODEL_KEYS and wanted(latest):
+            return latest
+        seen = len(messages)
+    raise AssertionError(f"model snapshots still changing or missing after {timeout_s}s\n{stream.worker_logs()}")
+
+
+MODEL_KEYS = {"remediation_loop/fanout", "permission_creep/peers", "permission_creep/scorer"}
+
+
+def metric_values(url: str, name: str) -> dict[str, float]:
+    """A counter's samples by their label text, from a worker's /metrics."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    samples = [line.rsplit(" ", 1) for line in lines if line.startswith(name)]
+    return {labels[len(name) :]: float(value) for labels, value in samples}
+
+
+def peer_samples(snapshot: bytes) -> dict[str, int]:
+    return {group: value[0] for group, value in orjson.loads(snapshot)["groups"].items()}
+
+
+def test_a_replacement_worker_starts_from_the_models_its_predecessor_wrote(stream: StreamUnderTest) -> None:
+    """A worker killed after learning; its replacement restores the global models before judging the rest, so
+    what it writes next carries every sample its predecessor had, not only those of the input it read itself
+    (two days of changes teach the peer baselines; the next day adds fewer samples than they hold)."""
+    messages = flowing_scenario(stream, limit=25_000)
+    cut = 20_000
+    snapshots_often = {**FLOWING_INPUT, "OPSWARDEN_MODEL_SNAPSHOT_EVERY_S": "1"}
+    first = stream.start_worker(**snapshots_often)
+    stream.produce(messages[:cut])
+    before = latest_snapshots(stream, lambda latest: bool(peer_samples(latest["permission_creep/peers"])))
+    learned_peers = before["permission_creep/peers"]
+    learned = peer_samples(learned_peers)
+    for detector in build_detectors(stream.config):  # what the topic holds restores in this version
+        for name in detector.snapshot_models():
+            detector.restore_model(name, before[f"{detector.name}/{name}"])
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    metrics_url = f"http://127.0.0.1:{free_port()}"
+    stream.start_worker(**snapshots_often, OPSWARDEN_METRICS_PORT=metrics_url.rsplit(":", 1)[1])
+    assert wait_for_probe(f"{metrics_url}/readyz", timeout_s=60) == 200, stream.worker_logs()
+    stream.produce(messages[cut:])
+    after = latest_snapshots(stream, lambda latest: latest["permission_creep/peers"] != learned_peers)
+    restored = metric_values(f"{metrics_url}/metrics", "opswarden_model_snapshots_total")
+    for key in MODEL_KEYS:
+        assert restored.get(f'{{model="{key}",outcome="restored"}}') == 1.0, restored
+    carried = peer_samples(after["permission_creep/peers"])
+    assert all(carried.get(group, 0) >= count for group, count in learned.items()), (learned, carried)
+    assert sum(carried.values()) > sum(learned.values()), "the replacement learned nothing from the rest"
+
+
 def ingest_processes(worker: int) -> list[int]:
     return [pid for pid in child_pids(worker) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
 
