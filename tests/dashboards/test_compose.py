@@ -104,7 +104,7 @@ def test_topic_names_are_the_runtime_defaults() -> None:
     file_names = ("yaml", "yml", "json", "md")
     mentioned = {m for path in documents for m in topic_like.findall(path.read_text()) if not m.endswith(file_names)}
     assert mentioned
-    assert mentioned <= DEFAULT_TOPICS | {"opswarden.by-principal", "opswarden.by-target"}
+    assert mentioned <= DEFAULT_TOPICS | {"opswarden.by-principal", "opswarden.by-target", "opswarden.models"}
 
 
 def test_kafka_advertises_the_bootstrap_address_the_services_use() -> None:
