@@ -20,10 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from detectors.creep import PermissionCreepDetector
 from detectors.engine import Engine
 from detectors.evaluation import detectors_for
-from detectors.loops import RemediationLoopDetector
 from models.config import OpswardenConfig
 from models.events import (
     ActionEvent,
@@ -169,13 +167,8 @@ def main() -> None:
         sizes = sorted(totals.values())
         print(f"per {kind}, all detectors: {sum(sizes) / len(sizes):.0f} bytes encoded, max {sizes[-1]}")
     for detector in engine.detectors:
-        if isinstance(detector, PermissionCreepDetector):
-            print(
-                f"global: creep peer quantiles {len(detector.peers.encode())} bytes, growth score models "
-                f"{len(detector.scorer.encode())} bytes (samples per group: {detector.scorer.counts})"
-            )
-        if isinstance(detector, RemediationLoopDetector):
-            print(f"global: loop fan-out {len(detector.fanout.encode())} bytes")
+        for name, snapshot in detector.snapshot_models().items():
+            print(f"global model snapshot {detector.name}/{name}: {len(snapshot):,} bytes")
 
 
 def spread(micros: np.ndarray) -> str:
