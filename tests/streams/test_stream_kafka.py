@@ -340,6 +340,21 @@ def test_a_replacement_worker_starts_from_the_models_its_predecessor_wrote(strea
     assert sum(carried.values()) > sum(learned.values()), "the replacement learned nothing from the rest"
 
 
+def test_a_worker_stopped_for_a_deploy_writes_its_models_on_the_way_out(stream: StreamUnderTest) -> None:
+    """No periodic snapshots here: what is on the models topic after a SIGTERM was written by the stop itself."""
+    messages = scenario_messages(demo_scenario(7), stream.settings.topics)
+    expected = replayed(stream, messages)
+    stream.produce(messages)
+    worker = stream.start_worker(**WHOLE_INPUT, OPSWARDEN_MODEL_SNAPSHOT_EVERY_S="0")
+    stream.findings({finding_id(f) for f in expected}, timeout_s=90)
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(60)
+    topic = stream.settings.topics.name("models")
+    latest = {m.key().decode(): m.value() for m in stream.read(topic, lambda got: len(got) >= 3, timeout_s=10)}
+    assert set(latest) == MODEL_KEYS, stream.worker_logs()
+    assert orjson.loads(latest["remediation_loop/fanout"])["series"], "the demo's loop reached the fan-out"
+
+
 def ingest_processes(worker: int) -> list[int]:
     return [pid for pid in child_pids(worker) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
 
