@@ -133,6 +133,11 @@ class Detector(ABC, Generic[S]):
         such model or the snapshot does not fit it (the model is then left as it was)."""
         raise SnapshotError(f"{self.name} has no model {name!r}")
 
+    def merge_model(self, name: str, data: bytes) -> bool:
+        """Fold another worker's snapshot of `name` into this worker's model, where that is exact (a set of targets,
+        not a quantile); False where it is not, the snapshot then being only for a replacement to restore."""
+        return False
+
     @abstractmethod
     def encode_state(self, state: S) -> bytes: ...
 

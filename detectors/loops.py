@@ -101,7 +101,8 @@ class FanOut:
     """Global, window-bounded count of distinct targets per (actor, action): a fleet-wide wave is no loop.
 
     `encode` keeps what can still count (targets within a window of the newest) and `decode` takes it back, so a
-    worker replacing another knows the waves in progress.
+    worker replacing another knows the waves in progress; `merge` adds another worker's, so workers that each
+    hold some of the targets count a wave across all of them.
 
     >>> fan = FanOut(window=3600.0, cap=16, max_series=100)
     >>> for i in range(12):
@@ -153,14 +154,36 @@ class FanOut:
 
     def decode(self, data: bytes) -> None:
         """Replace the series with `encode`'s output; one that does not fit raises `SnapshotError`, changing nothing."""
+        self.recent = {name: deque(entries, self.cap) for name, entries in self._parse(data)}
+
+    def merge(self, data: bytes) -> None:
+        """Fold in another worker's `encode` output: each target's latest time wins, so merging is idempotent and
+        its order does not matter, and every worker that merges every other's ends up counting the whole fleet's
+        targets. One that does not fit raises `SnapshotError`, changing nothing."""
+        for name, entries in self._parse(data):
+            seen = self.recent.get(name)
+            if seen is None:
+                if len(self.recent) >= self.max_series:
+                    self._forget(entries[-1][0])
+                self.recent[name] = deque(entries, self.cap)
+                continue
+            latest = {target: at for at, target in seen}
+            for at, target in entries:
+                if at > latest.get(target, -math.inf):
+                    latest[target] = at
+            self.recent[name] = deque(sorted((at, target) for target, at in latest.items()), self.cap)
+
+    def _parse(self, data: bytes) -> list[tuple[str, list[tuple[float, str]]]]:
         snapshot = expect(loads(data), dict, "snapshot")
         if snapshot.get("window") != self.window:
             raise SnapshotError("the fan-out was counted over another window")
-        recent: dict[str, deque[tuple[float, str]]] = {}
+        parsed = []
         for name, seen in list(expect(snapshot.get("series"), dict, "series").items())[-self.max_series :]:
             entries = (expect(entry, list, name, length=2) for entry in expect(seen, list, name))
-            recent[name] = deque(((expect(at, float, "time"), expect(t, str, "target")) for at, t in entries), self.cap)
-        self.recent = recent
+            kept = [(expect(at, float, "time"), expect(target, str, "target")) for at, target in entries]
+            if kept:
+                parsed.append((name, kept))
+        return parsed
 
 
 class RemediationLoopDetector(Detector[LoopState]):
@@ -219,6 +242,12 @@ class RemediationLoopDetector(Detector[LoopState]):
         if name != "fanout":
             super().restore_model(name, data)
         self.fanout.decode(data)
+
+    def merge_model(self, name: str, data: bytes) -> bool:
+        if name != "fanout":
+            return super().merge_model(name, data)
+        self.fanout.merge(data)
+        return True
 
     def encode_state(self, state: LoopState) -> bytes:
         return orjson.dumps(

@@ -193,8 +193,8 @@ RELEASED_EARLY = Counter(
 )
 MODEL_SNAPSHOTS = Counter(
     "opswarden_model_snapshots",
-    "Global model snapshots (`<detector>/<model>`) by outcome: written, restored at start, refused at start (the "
-    "model starts empty), too_large to write, undelivered (refused by the broker).",
+    "Global model snapshots (`<detector>/<model>`) by outcome: written, restored at start, merged from another "
+    "worker, refused (at start the model starts empty), too_large to write, undelivered (refused by the broker).",
     ["model", "outcome"],
     registry=REGISTRY,
 )

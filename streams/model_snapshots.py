@@ -5,13 +5,16 @@ peer quantiles and growth score models) are learned by each worker from all the 
 no partition. Every `model_snapshot_every_s` a worker writes each model that changed to `opswarden.models`
 (key `<detector>/<model>`, JSON from `Detector.snapshot_models`); a starting worker reads the topic with the
 other global topics and, before its engines judge anything, restores the latest snapshot of each model
-(`Detector.restore_model`). Snapshots are untrusted input, checked before a model takes them: one refused is
-logged and counted, and that model starts empty, as it did before snapshots existed.
+(`Detector.restore_model`). A running worker goes on reading the topic and merges the other workers' fan-outs
+into its own (`Detector.merge_model`): each holds the targets of its own partitions only, and a fleet-wide wave
+spread over several workers would otherwise look smaller than it is to each of them. Snapshots are untrusted
+input, checked before a model takes them: one refused is logged and counted, and a model refused at start
+starts empty, as every model did before snapshots existed.
 
 What a replacement restores is the model as of the last snapshot: up to one interval of learning is lost, and
 input read again after the crash may be learned twice (the fan-out counts a target once; a quantile or score
-model takes a few samples twice). With several workers each writes its own models under the same keys and the
-latest wins: a replacement starts from one worker's view of the fleet, which the models approximate anyway.
+model takes a few samples twice). The quantile and score models do not merge exactly: with several workers each
+learns from its own principals' samples, and a replacement restores the one written last.
 """
 
 from __future__ import annotations
@@ -48,14 +51,30 @@ class ModelSnapshots:
         self.restored = False
 
     def offer(self, message: SourceMessage) -> None:
-        """A message of the snapshot topic, read before the engines start: the latest of each key is kept."""
-        if self.restored or message.key is None:
-            return  # once restored, snapshots (this worker's own among them) are only written
+        """A message of the snapshot topic. Read before the engines start, the latest of each key is kept for
+        `restore`; read after, another worker's snapshot of a model that merges exactly (the fan-out) is folded
+        into this worker's, and the others are left for a replacement."""
+        if message.key is None:
+            return
         key = message.key.decode(errors="replace")
-        if message.value is None:
-            self._read.pop(key, None)
+        if not self.restored:
+            if message.value is None:
+                self._read.pop(key, None)
+            else:
+                self._read[key] = message.value
+            return
+        if message.value is None or self._written.get(key) == _digest(message.value):
+            return  # a tombstone, or this worker's own snapshot read back
+        detector_name, _, model = key.partition("/")
+        detector = self._detectors.get(detector_name)
+        try:
+            merged = detector is not None and detector.merge_model(model, message.value)
+        except SnapshotError as exc:
+            log.warning("model snapshot %s not merged: %s", key, exc)
+            metrics.record_model_snapshot(key, "refused")
         else:
-            self._read[key] = message.value
+            if merged:
+                metrics.record_model_snapshot(key, "merged")
 
     def restore(self) -> None:
         """Load every model's latest snapshot into its detector; before the first item is judged, once."""

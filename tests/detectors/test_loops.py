@@ -195,6 +195,31 @@ def test_a_wave_in_progress_at_a_restart_is_still_a_wave_once_the_fan_out_is_res
         assert {f.unmapped["loop_kind"] for f in findings} == {"repetition"}
 
 
+@pytest.mark.parametrize("exchanged", [True, False])
+def test_a_wave_over_two_workers_targets_is_a_wave_once_they_merge_fan_outs(exchanged: bool) -> None:
+    """Two workers each hold half of a fleet's targets: alone, each sees a wave of six where ten make one, and
+    takes every target's third patch for a loop; merging each other's fan-out snapshots between the waves (as
+    they do through the models topic), each counts all twelve."""
+    config = OpswardenConfig()
+    workers = [Engine(config, [RemediationLoopDetector(config)]) for _ in range(2)]
+    fleet, findings = Feed(), []
+    for wave in range(3):
+        start = len(fleet.items)
+        for i in range(12):
+            fleet.action(T0 + timedelta(minutes=15 * wave, seconds=5 * i), target=f"k8s:prod-eu/web/pods/fe-{i}")
+        for item in fleet.items[start:]:
+            assert isinstance(item, ActionEvent)
+            findings += workers[int(item.target.rsplit("-", 1)[1]) % 2].process(item).findings
+        if exchanged:
+            first, second = (engine.detectors[0] for engine in workers)
+            first_snapshot = first.snapshot_models()["fanout"]
+            assert first.merge_model("fanout", second.snapshot_models()["fanout"])
+            assert second.merge_model("fanout", first_snapshot)
+    for engine in workers:
+        findings += engine.flush().findings
+    assert (findings == []) is exchanged
+
+
 def test_two_principals_flip_flopping_a_firewall_rule_are_caught_on_the_fourth_change() -> None:
     feed = Feed()
     group = "arn:aws:ec2:eu-west-1:1:security-group/sg-1"

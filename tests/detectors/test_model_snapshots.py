@@ -98,6 +98,42 @@ def test_the_fan_out_keeps_what_can_still_count() -> None:
         assert (restored.targets("patcher", "patch", at) >= 10) is (fan.targets("patcher", "patch", at) >= 10)
 
 
+def wave_part(targets: range, at: float) -> FanOut:
+    fan = FanOut(window=3600.0, cap=40, max_series=100)
+    for i in targets:
+        fan.add("patcher", "patch", f"host-{i}", at + i)
+    return fan
+
+
+def test_merging_fan_outs_is_a_union_where_each_targets_latest_time_wins_in_any_order() -> None:
+    first, second = wave_part(range(6), 1000.0), wave_part(range(4, 12), 2000.0)  # hosts 4 and 5 in both
+    first_snapshot, second_snapshot = first.encode(), second.encode()
+    first.merge(second_snapshot)
+    second.merge(first_snapshot)
+    assert first.encode() == second.encode()
+    assert first.targets("patcher", "patch", 2100.0) == 12
+    assert first.targets("patcher", "patch", 1005.0 + 3600.0) == 8  # hosts 0-3 left the window; 4 and 5 at 2000 s
+    again = first.encode()
+    first.merge(second_snapshot)
+    first.merge(again)
+    assert first.encode() == again
+
+
+def test_a_merged_fan_out_stays_within_its_bounds_and_refuses_what_does_not_fit() -> None:
+    fan = FanOut(window=3600.0, cap=8, max_series=3)
+    other = FanOut(window=3600.0, cap=40, max_series=100)
+    for k in range(5):
+        for i in range(20):
+            other.add(f"bot-{k}", "patch", f"host-{i}", 100.0 * k + i)
+    fan.merge(other.encode())
+    assert len(fan.recent) <= 3
+    assert all(len(seen) == 8 for seen in fan.recent.values())
+    before = fan.encode()
+    with pytest.raises(SnapshotError):
+        fan.merge(edited(other.encode(), lambda v: v.update(window=60.0)))
+    assert fan.encode() == before
+
+
 def test_detectors_snapshot_their_global_models_by_name() -> None:
     config = OpswardenConfig()
     names = {d.name: set(d.snapshot_models()) for d in build_detectors(config)}

@@ -151,3 +151,25 @@ def test_a_snapshot_too_large_for_the_topic_is_not_written(monkeypatch: pytest.M
     assert all(len(value) <= 200 for value in sent.values())
     assert set(sent) == {"permission_creep/peers", "permission_creep/scorer"}
     assert count("remediation_loop/fanout", "too_large") == before + 1
+
+
+def test_a_running_worker_merges_other_workers_fan_outs_and_leaves_the_other_models() -> None:
+    producer = RecordingProducer()
+    other = ModelSnapshots(learned(), TOPIC, producer)  # type: ignore[arg-type]
+    other.restore()
+    theirs = written(other, producer)
+    found = detectors()
+    running = ModelSnapshots(found, TOPIC, RecordingProducer())  # type: ignore[arg-type]
+    running.restore()
+    empty = {key: data for d in found for key, data in prefixed(d)}
+    merged = count("remediation_loop/fanout", "merged")
+    for key, value in theirs.items():
+        running.offer(Message(key.encode(), value))
+    assert count("remediation_loop/fanout", "merged") == merged + 1
+    now = {key: data for d in found for key, data in prefixed(d)}
+    assert now["remediation_loop/fanout"] == theirs["remediation_loop/fanout"]
+    assert now["permission_creep/peers"] == empty["permission_creep/peers"]  # not mergeable: for a replacement
+    refused = count("remediation_loop/fanout", "refused")
+    running.offer(Message(b"remediation_loop/fanout", b"[]"))
+    assert count("remediation_loop/fanout", "refused") == refused + 1
+    assert {key: data for d in found for key, data in prefixed(d)} == now
