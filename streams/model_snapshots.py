@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -35,6 +36,8 @@ from streams.processing import SourceMessage
 
 log = logging.getLogger(__name__)
 
+#: This worker's own latest snapshots, recognised when they are read back.
+OWN_REMEMBERED = 16
 #: A snapshot larger than this is not written (the topic is created to take it; the broker's default is 1 MB).
 MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024
 
@@ -47,7 +50,8 @@ class ModelSnapshots:
         self._topic = topic
         self._producer = producer
         self._read: dict[str, bytes] = {}  # the latest snapshot per key, until restored
-        self._written: dict[str, bytes] = {}  # digest of the last snapshot written per key
+        self._written: dict[str, bytes] = {}  # digest of the last snapshot written (or restored) per key
+        self._own: deque[bytes] = deque(maxlen=OWN_REMEMBERED)  # digests of this worker's latest writes
         self.restored = False
 
     def offer(self, message: SourceMessage) -> None:
@@ -63,8 +67,8 @@ class ModelSnapshots:
             else:
                 self._read[key] = message.value
             return
-        if message.value is None or self._written.get(key) == _digest(message.value):
-            return  # a tombstone, or this worker's own snapshot read back
+        if message.value is None or _digest(message.value) in self._own:
+            return  # a tombstone, or this worker's own snapshot read back (an older one, too, may come after a newer)
         detector_name, _, model = key.partition("/")
         detector = self._detectors.get(detector_name)
         try:
@@ -112,6 +116,7 @@ class ModelSnapshots:
                     metrics.record_model_snapshot(key, "too_large")
                     continue
                 self._written[key] = digest
+                self._own.append(digest)
                 self._producer.produce(self._topic, data, key, on_refused=partial(_refused, key))
                 metrics.record_model_snapshot(key, "written")
 

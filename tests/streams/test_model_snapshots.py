@@ -173,3 +173,22 @@ def test_a_running_worker_merges_other_workers_fan_outs_and_leaves_the_other_mod
     running.offer(Message(b"remediation_loop/fanout", b"[]"))
     assert count("remediation_loop/fanout", "refused") == refused + 1
     assert {key: data for d in found for key, data in prefixed(d)} == now
+
+
+def test_a_worker_does_not_merge_its_own_snapshots_read_back_even_out_of_order() -> None:
+    """Its older snapshot, read after a newer write, must not bring back series the fan-out has since dropped."""
+    found = learned()
+    producer = RecordingProducer()
+    snapshots = ModelSnapshots(found, TOPIC, producer)  # type: ignore[arg-type]
+    snapshots.restore()
+    older = written(snapshots, producer)
+    loops = next(d for d in found if isinstance(d, RemediationLoopDetector))
+    loops.fanout.recent.clear()  # as if the wave's series went idle and were forgotten
+    loops.fanout.add("scaler", "scale", "web", 9000.0)
+    newer = written(snapshots, producer)
+    assert set(newer) == {"remediation_loop/fanout"}
+    merged = count("remediation_loop/fanout", "merged")
+    for key, value in [*newer.items(), *older.items()]:
+        snapshots.offer(Message(key.encode(), value))
+    assert count("remediation_loop/fanout", "merged") == merged
+    assert set(loops.fanout.recent) == {"scaler\x1fscale"}
