@@ -357,8 +357,12 @@ def record_released_early(topic: str, items: int) -> None:
     RELEASED_EARLY.labels(topic).inc(items)
 
 
-def record_model_snapshot(model: str, outcome: str) -> None:
-    MODEL_SNAPSHOTS.labels(model, outcome).inc()
+SNAPSHOT_OUTCOMES = ("written", "restored", "merged", "refused", "too_large", "undelivered")
+
+
+def record_model_snapshot(model: str, outcome: str, count: int = 1) -> None:
+    """`count` 0 creates the series at zero, as `record_gap` does."""
+    MODEL_SNAPSHOTS.labels(model, outcome).inc(count)
 
 
 def record_ingest_restart() -> None:

@@ -53,6 +53,10 @@ class ModelSnapshots:
         self._written: dict[str, bytes] = {}  # digest of the last snapshot written (or restored) per key
         self._own: deque[bytes] = deque(maxlen=OWN_REMEMBERED)  # digests of this worker's latest writes
         self.restored = False
+        for detector in detectors:
+            for model in detector.snapshot_models():
+                for outcome in metrics.SNAPSHOT_OUTCOMES:
+                    metrics.record_model_snapshot(f"{detector.name}/{model}", outcome, 0)
 
     def offer(self, message: SourceMessage) -> None:
         """A message of the snapshot topic. Read before the engines start, the latest of each key is kept for
