@@ -411,9 +411,9 @@ def operator_dashboard() -> dash.Dashboard:
         .with_panel(
             series(
                 "Global model snapshots",
-                "Snapshots of the detectors' global models on opswarden.models, by model and outcome: written when a model "
-                "changed, restored by a starting worker, merged from another worker (the fan-out); refused, too_large "
-                "or undelivered mean a replacement would start that model old or empty.",
+                "Snapshots of the detectors' global models on opswarden.models, by model and outcome: written when a "
+                "model changed, restored by a starting worker, merged from another worker (the fan-out); refused, "
+                "too_large or undelivered mean a replacement would start that model old or empty.",
                 query(increase("opswarden_model_snapshots_total", "model, outcome"), "{{model}} {{outcome}}"),
             )
         )
