@@ -396,6 +396,24 @@ def test_two_workers_rebalance_while_events_flow(stream: StreamUnderTest) -> Non
     assert second.poll() is None
 
 
+def test_two_workers_merge_each_others_fan_outs_through_the_models_topic(stream: StreamUnderTest) -> None:
+    """Each worker holds half the target partitions; each folds the other's fan-out snapshots into its own."""
+    urls = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
+    for url in urls:
+        stream.start_worker(
+            **FLOWING_INPUT, OPSWARDEN_MODEL_SNAPSHOT_EVERY_S="1", OPSWARDEN_METRICS_PORT=url.rsplit(":", 1)[1]
+        )
+    stream.wait_for_group(2)
+    stream.produce(flowing_scenario(stream))
+    merged_label = '{model="remediation_loop/fanout",outcome="merged"}'
+    deadline = time.monotonic() + 90
+    merged = [0.0, 0.0]
+    while time.monotonic() < deadline and not all(merged):
+        time.sleep(1)
+        merged = [metric_values(f"{url}/metrics", "opswarden_model_snapshots_total")[merged_label] for url in urls]
+    assert all(merged), f"fan-out snapshots merged by each worker: {merged}\n{stream.worker_logs()}"
+
+
 SESSION_TOKEN = "IQoJb3JpZ2luX2VjEHYaCXVzLWVhc3QtMSJHMEUCIQD6example"
 BAD_INPUTS: dict[str, bytes] = {
     "malformed": b'{"eventName": "RunInstances", "eventTime": ',
