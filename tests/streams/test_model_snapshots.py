@@ -59,6 +59,14 @@ def written(snapshots: ModelSnapshots, producer: RecordingProducer) -> dict[str,
     return {key: value for _topic, value, key in producer.sent}
 
 
+def first_worker_snapshots() -> dict[str, bytes]:
+    """What a first worker (nothing on the topic to restore) writes once its models have learned."""
+    producer = RecordingProducer()
+    first = ModelSnapshots(learned(), TOPIC, producer)  # type: ignore[arg-type]
+    first.restore()
+    return written(first, producer)
+
+
 def count(model: str, outcome: str) -> float:
     return (
         metrics.REGISTRY.get_sample_value("opswarden_model_snapshots_total", {"model": model, "outcome": outcome})
@@ -67,10 +75,7 @@ def count(model: str, outcome: str) -> float:
 
 
 def test_a_replacement_restores_the_latest_snapshot_of_each_model() -> None:
-    producer = RecordingProducer()
-    predecessor = ModelSnapshots(learned(), TOPIC, producer)  # type: ignore[arg-type]
-    predecessor.restore()  # nothing to restore: a first worker
-    first = written(predecessor, producer)
+    first = first_worker_snapshots()
     assert set(first) == {"remediation_loop/fanout", "permission_creep/peers", "permission_creep/scorer"}
     replacement_detectors = detectors()
     replacement = ModelSnapshots(replacement_detectors, TOPIC, RecordingProducer())  # type: ignore[arg-type]
@@ -91,10 +96,7 @@ def prefixed(detector: Detector[Any]) -> list[tuple[str, bytes]]:
 
 
 def test_a_tombstone_or_a_bad_snapshot_leaves_the_model_empty_and_is_counted() -> None:
-    producer = RecordingProducer()
-    predecessor = ModelSnapshots(learned(), TOPIC, producer)  # type: ignore[arg-type]
-    predecessor.restore()
-    first = written(predecessor, producer)
+    first = first_worker_snapshots()
     fresh = {key: data for d in detectors() for key, data in prefixed(d)}
     replacement_detectors = detectors()
     replacement = ModelSnapshots(replacement_detectors, TOPIC, RecordingProducer())  # type: ignore[arg-type]
@@ -129,10 +131,7 @@ def test_nothing_is_written_before_the_restore_and_a_model_only_when_it_changed(
 
 
 def test_a_restored_model_is_not_written_back_unchanged() -> None:
-    producer = RecordingProducer()
-    predecessor = ModelSnapshots(learned(), TOPIC, producer)  # type: ignore[arg-type]
-    predecessor.restore()
-    first = written(predecessor, producer)
+    first = first_worker_snapshots()
     replacement_producer = RecordingProducer()
     replacement = ModelSnapshots(detectors(), TOPIC, replacement_producer)  # type: ignore[arg-type]
     for key, value in first.items():
@@ -154,10 +153,7 @@ def test_a_snapshot_too_large_for_the_topic_is_not_written(monkeypatch: pytest.M
 
 
 def test_a_running_worker_merges_other_workers_fan_outs_and_leaves_the_other_models() -> None:
-    producer = RecordingProducer()
-    other = ModelSnapshots(learned(), TOPIC, producer)  # type: ignore[arg-type]
-    other.restore()
-    theirs = written(other, producer)
+    theirs = first_worker_snapshots()
     found = detectors()
     running = ModelSnapshots(found, TOPIC, RecordingProducer())  # type: ignore[arg-type]
     running.restore()
