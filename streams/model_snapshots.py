@@ -121,14 +121,14 @@ class ModelSnapshots:
                     continue
                 self._written[key] = digest
                 self._own.append(digest)
-                self._producer.produce(self._topic, data, key, on_refused=partial(_refused, key))
+                self._producer.produce(self._topic, data, key, on_refused=partial(self._refused, key))
                 metrics.record_model_snapshot(key, "written")
 
-
-def _refused(key: str, error: KafkaError) -> None:
-    """A snapshot the broker refused is no reason to stop judging: the next write tries again."""
-    log.warning("model snapshot %s refused by the broker: %s", key, error)
-    metrics.record_model_snapshot(key, "undelivered")
+    def _refused(self, key: str, error: KafkaError) -> None:
+        """A snapshot the broker refused is no reason to stop judging: the next write sends the model again."""
+        log.warning("model snapshot %s refused by the broker: %s", key, error)
+        metrics.record_model_snapshot(key, "undelivered")
+        self._written.pop(key, None)
 
 
 def _digest(data: bytes) -> bytes:

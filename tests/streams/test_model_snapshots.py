@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
+from confluent_kafka import KafkaError
 
 from detectors.base import Detector
 from detectors.catalog import build_detectors
@@ -188,3 +189,21 @@ def test_a_worker_does_not_merge_its_own_snapshots_read_back_even_out_of_order()
         snapshots.offer(Message(key.encode(), value))
     assert count("remediation_loop/fanout", "merged") == merged
     assert set(loops.fanout.recent) == {"scaler\x1fscale"}
+
+
+class RefusingProducer(RecordingProducer):
+    """A broker that refuses every message (a topic missing, a size limit)."""
+
+    def produce(self, topic: str, value: bytes, key: str, **kwargs: Any) -> None:
+        super().produce(topic, value, key)
+        kwargs["on_refused"](KafkaError(KafkaError._MSG_TIMED_OUT))
+
+
+def test_a_snapshot_the_broker_refused_is_sent_again_at_the_next_write() -> None:
+    producer = RefusingProducer()
+    snapshots = ModelSnapshots(learned(), TOPIC, producer)  # type: ignore[arg-type]
+    snapshots.restore()
+    undelivered = count("permission_creep/peers", "undelivered")
+    first = written(snapshots, producer)
+    assert count("permission_creep/peers", "undelivered") == undelivered + 1
+    assert written(snapshots, producer) == first  # unchanged models, sent again
