@@ -61,7 +61,7 @@ FINDING = "permission_creep"
 #: positions, desired positions, their increments), how many markers are filled, and whether it has started.
 P2_MARKERS = 5
 P2_STATE = struct.Struct("<21dBB")
-P2_VALUES = 23
+P2_VALUES = len(P2_STATE.unpack(bytes(P2_STATE.size)))
 SIGNAL_SEVERITY = {
     "admin_grant": Severity.HIGH,
     "takeover_grant": Severity.HIGH,

@@ -8,7 +8,8 @@ Topology (every name configurable, see `streams.settings.TopicNames`):
                           └─ global reader (every worker, whole topic) ─ shared index
     workflow.registry     ─ source reader: validate, dead-letter
                           └─ global reader (every worker, whole topic) ─ shared registry
-    opswarden.models      ─ global reader at start ─ the detectors' global models (`streams.model_snapshots`)
+    opswarden.models      ─ global reader ─ the detectors' global models: restored at start, other workers' fan-outs
+                                            merged after (`streams.model_snapshots`)
     opswarden.by-principal (key: principal key) ─ principal engine agent ─┐  tables: principal-<detector>
     opswarden.by-target    (key: target key)    ─ target engine agent ────┤  tables: target-<detector>
                                                                           └─ opswarden.findings, opswarden.ledger

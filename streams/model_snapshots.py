@@ -73,8 +73,7 @@ class ModelSnapshots:
             return
         if message.value is None or _digest(message.value) in self._own:
             return  # a tombstone, or this worker's own snapshot read back (an older one, too, may come after a newer)
-        detector_name, _, model = key.partition("/")
-        detector = self._detectors.get(detector_name)
+        detector, model = self._model(key)
         try:
             merged = detector is not None and detector.merge_model(model, message.value)
         except SnapshotError as exc:
@@ -90,11 +89,10 @@ class ModelSnapshots:
             return
         self.restored = True
         for key, data in sorted(self._read.items()):
-            detector_name, _, model = key.partition("/")
-            detector = self._detectors.get(detector_name)
+            detector, model = self._model(key)
             try:
                 if detector is None:
-                    raise SnapshotError(f"no detector {detector_name!r} runs here")
+                    raise SnapshotError(f"no detector {key.partition('/')[0]!r} runs here")
                 detector.restore_model(model, data)
             except SnapshotError as exc:
                 log.warning("model snapshot %s refused, the model starts empty: %s", key, exc)
@@ -103,6 +101,11 @@ class ModelSnapshots:
                 self._written[key] = _digest(data)
                 metrics.record_model_snapshot(key, "restored")
         self._read.clear()
+
+    def _model(self, key: str) -> tuple[Detector[Any] | None, str]:
+        """The detector (None if it does not run here) and model name a snapshot key (`<detector>/<model>`) names."""
+        detector_name, _, model = key.partition("/")
+        return self._detectors.get(detector_name), model
 
     def write(self) -> None:
         """Produce each model that changed since the last write; not before `restore`, which would overwrite a
