@@ -6,6 +6,8 @@ a sign-in, token issuance or a session start. Failed and denied calls are never 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from models.events import Outcome
 
 #: Leading verbs of mutating operations (CloudTrail eventName, GCP method leaf, generic).
@@ -57,8 +59,10 @@ _READ_PREFIXES = ("describe", "list", "get", "lookup", "search", "head", "batchg
                   "validate", "simulate", "view", "select", "estimate", "preview", "test", "watch")  # fmt: skip
 
 
+@lru_cache(maxsize=4096)
 def is_change_operation(action: str) -> bool:
-    """For a canonical `service:Operation` action, whether the operation mutates state."""
+    """For a canonical `service:Operation` action, whether the operation mutates state (remembered per action:
+    a source repeats a few hundred of them)."""
     key = action.lower()
     if key in NOT_CHANGES:
         return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 from importlib.machinery import ExtensionFileLoader
@@ -164,3 +165,14 @@ def test_mode_says_whether_every_some_or_none_of_the_per_event_modules_run_compi
     assert compiled.mode() == "compiled"
     monkeypatch.setattr(sys, "meta_path", [])
     assert compiled.mode() == "python"
+
+
+def test_the_instruction_benchmark_finds_each_stage_entry_point_in_the_build() -> None:
+    """`bench.instructions` counts from these functions' C names: a rename must fail here, not leave it
+    counting nothing."""
+    from bench.instructions import STAGES, symbol
+
+    for module, name in (entry for entries in STAGES.values() for entry in entries):
+        assert re.fullmatch(rf"__pyx_pw_\w+_\d+{name.rsplit('.', 1)[-1]}", symbol(module, name))
+    with pytest.raises(SystemExit, match="expected one function"):
+        symbol("streams.engines", "PartitionedEngines.no_such_method")
