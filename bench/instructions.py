@@ -100,9 +100,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=30_000)
     parser.add_argument("--envelope", type=int, default=100)
     parser.add_argument("--top", type=int, default=0, help="Also list each stage's top functions by instructions.")
+    parser.add_argument("--stage", choices=sorted(STAGES), action="append", help="Only this stage (repeatable).")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="opswarden-instructions-"))
-    runs = {stage: callgrind(stage, args, workdir / f"{stage}.callgrind") for stage in STAGES}
+    runs = {stage: callgrind(stage, args, workdir / f"{stage}.callgrind") for stage in args.stage or STAGES}
     counts = []
     for stage, run in runs.items():
         _, errors = run.communicate()
@@ -114,7 +115,8 @@ def main() -> None:
     print(f"{args.events:,} events, {args.envelope} record(s)/message; instructions an event (callgrind)")
     for count in counts:
         print(f"  {count.stage + ' stage':13} {count.per_event(args.events):10,.0f}")
-    print(f"  {'both':13} {sum(c.per_event(args.events) for c in counts):10,.0f}")
+    if len(counts) > 1:
+        print(f"  {'both':13} {sum(c.per_event(args.events) for c in counts):10,.0f}")
     for count in counts if args.top else ():
         print(f"\n{count.stage} stage, top functions (inclusive instructions), profile in {count.profile}:")
         print(top_functions(count.profile, args.top))

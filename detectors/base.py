@@ -56,16 +56,18 @@ class LedgerEntry:
         return orjson.dumps(orjson.loads(data), option=orjson.OPT_SORT_KEYS) if sort_keys else data
 
 
-@dataclass
+@dataclass(slots=True)
 class Outputs:
-    """What one step of a detector produced."""
+    """What one step of a detector produced: most steps produce nothing, so an empty side is skipped."""
 
     findings: list[DetectionFinding] = field(default_factory=list)
     ledger: list[LedgerEntry] = field(default_factory=list)
 
     def extend(self, other: Outputs) -> None:
-        self.findings.extend(other.findings)
-        self.ledger.extend(other.ledger)
+        if other.findings:
+            self.findings.extend(other.findings)
+        if other.ledger:
+            self.ledger.extend(other.ledger)
 
 
 @dataclass(frozen=True)
