@@ -141,7 +141,7 @@ def matches(record: Record) -> bool:
 @lru_cache(maxsize=4096)
 def canonical_action(event_source: str, event_name: str) -> str:
     """`iam.amazonaws.com` + `AttachRolePolicy` -> `iam:AttachRolePolicy`, API-version suffixes dropped.
-    Remembered: an account calls a few hundred APIs, and the suffix regex cost a record ~2 µs."""
+    Remembered: an account calls a few hundred APIs, and the suffix regex cost ~18,000 instructions a record."""
     host = event_source.strip().lower()
     if host.endswith(".amazonaws.com"):
         host = host.removesuffix(".amazonaws.com").rsplit(".", 1)[-1]

@@ -16,6 +16,7 @@ import pytest
 
 import compiled
 import compiled.build
+from bench.instructions import STAGES, symbol
 from compiled import DISABLE, CompiledFinder, install, read_manifest, source_hash
 from tests.samples import PROJECT_ROOT, require_samples
 
@@ -170,8 +171,6 @@ def test_mode_says_whether_every_some_or_none_of_the_per_event_modules_run_compi
 def test_the_instruction_benchmark_finds_each_stage_entry_point_in_the_build() -> None:
     """`bench.instructions` counts from these functions' C names: a rename must fail here, not leave it
     counting nothing."""
-    from bench.instructions import STAGES, symbol
-
     for module, name in (entry for entries in STAGES.values() for entry in entries):
         assert re.fullmatch(rf"__pyx_pw_\w+_\d+{name.rsplit('.', 1)[-1]}", symbol(module, name))
     with pytest.raises(SystemExit, match="expected one function"):
