@@ -35,9 +35,11 @@ class KeyKind(StrEnum):
     TARGET = "target"
 
 
-@dataclass(frozen=True)
+@dataclass
 class LedgerEntry:
-    """One judged production change: the audit trail and the denominator of every rate."""
+    """One judged production change: the audit trail and the denominator of every rate. Not frozen: a frozen
+    dataclass sets each field through `object.__setattr__`, and built so, once a judged change, the entry cost five
+    times as much."""
 
     event_id: str
     time: datetime

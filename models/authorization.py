@@ -9,7 +9,7 @@ from functools import cached_property
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from models.events import Frozen
-from models.timeutil import to_utc
+from models.timeutil import utc_time
 
 
 class AuthStatus(StrEnum):
@@ -30,14 +30,14 @@ class StatusChange(Frozen):
     status: AuthStatus
     at: AwareDatetime
 
-    _utc = field_validator("at")(to_utc)
+    _utc = field_validator("at", mode="wrap")(utc_time)
 
 
 class FixedWindow(Frozen):
     start: AwareDatetime
     end: AwareDatetime
 
-    _utc = field_validator("start", "end")(to_utc)
+    _utc = field_validator("start", "end", mode="wrap")(utc_time)
 
     @model_validator(mode="after")
     def _ordered(self) -> FixedWindow:

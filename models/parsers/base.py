@@ -25,9 +25,11 @@ def item_time(item: Parsed) -> datetime | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass
 class ParseContext:
-    """What a parser needs besides the record: environment resolution, arrival time, where it came from."""
+    """What a parser needs besides the record: environment resolution, arrival time, where it came from. Not
+    frozen, as one is built for every record (`at`), and a frozen dataclass's constructor costs several times
+    more."""
 
     environments: EnvironmentConfig = field(default_factory=EnvironmentConfig)
     received_time: datetime | None = None

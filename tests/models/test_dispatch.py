@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from models.config import LimitsConfig
 from models.events import ChangeEvent
@@ -129,6 +130,16 @@ def test_event_times_are_held_in_utc_whatever_zone_they_came_in() -> None:
         ).event_time
         is built
     )
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-13-01T00:00:00Z", "2026-06-01T12:00:0xZ", "2026-06-01T12:00:00.12xZ", "2026-06-01T12:00:00"]
+)
+def test_a_time_that_only_looks_like_utc_text_is_rejected(text: str) -> None:
+    """Malformed `...Z` text falls through to pydantic's parse, which says why; naive text is refused."""
+    record = {"event_id": "e", "source": "cloudtrail", "event_time": text, "action": "a:b", "principal": {"uid": "p"}}
+    with pytest.raises(ValidationError, match="event_time"):
+        ChangeEvent.model_validate_json(orjson.dumps(record))
 
 
 READ_AT = datetime(2026, 6, 1, 12, tzinfo=UTC)
