@@ -26,7 +26,7 @@ from detectors.episode import Episode, analysis, epoch, moment, remember
 from detectors.rate import EWStats
 from detectors.redelivery import RecentEvents
 from models.config import OpswardenConfig
-from models.events import ChangeEvent, Outcome
+from models.events import DENIED, ChangeEvent
 from models.finding import Activity, Severity
 from models.parsers.base import Parsed
 from models.patterns import any_match
@@ -65,7 +65,7 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
         self.width = cfg.bucket.total_seconds()
 
     def keys(self, item: Parsed) -> Iterable[str]:
-        if not isinstance(item, ChangeEvent) or not (item.is_production_change or item.outcome is Outcome.DENIED):
+        if not isinstance(item, ChangeEvent) or not (item.is_production_change or item.outcome is DENIED):
             return ()
         key = principal_key(item.principal)
         return () if any_match(self.settings.ignore_principals, key) else (key,)
@@ -135,7 +135,7 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
         if state.bucket is None or index > state.bucket:
             self._fold(state, index)
             state.bucket = index
-        if item.outcome is Outcome.DENIED:
+        if item.outcome is DENIED:
             state.denied += 1
         else:
             state.changes += 1

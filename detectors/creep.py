@@ -51,7 +51,7 @@ from detectors.redelivery import RecentEvents
 from detectors.snapshot import SnapshotError, expect, loads
 from models.authorization import AuthorizationRecord, AuthStatus, FixedWindow
 from models.config import OpswardenConfig
-from models.events import ChangeEvent, Grant, Outcome
+from models.events import SUCCESS, ChangeEvent, Grant
 from models.finding import Activity, Severity
 from models.parsers.base import Parsed
 from models.patterns import any_match
@@ -188,7 +188,7 @@ class PermissionCreepDetector(Detector[CreepState]):
     # -- keys and state ---------------------------------------------------------------------------
 
     def keys(self, item: Parsed) -> Iterable[str]:
-        if not isinstance(item, ChangeEvent) or item.outcome is not Outcome.SUCCESS:
+        if not isinstance(item, ChangeEvent) or item.outcome is not SUCCESS:
             return ()
         keys = dict.fromkeys(g.grantee for g in item.grants)
         keys[principal_key(item.principal)] = None

@@ -34,6 +34,10 @@ class StateStore(MutableMapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """The engine's look-up, several an event: `Mapping.get` runs as Python, and raises KeyError on a new key."""
+        return self._data.get(key, default)
+
     def __setitem__(self, key: str, value: Any) -> None:
         self._data[key] = value
 

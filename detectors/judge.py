@@ -139,10 +139,11 @@ def _judging_order(change: ChangeEvent) -> tuple[datetime, str]:
 
 def _hold(pending: list[ChangeEvent], change: ChangeEvent) -> None:
     """Keep `pending` in judging order, so the due changes are a prefix and the deadline is the first's.
-    Changes mostly arrive in order (engines step items in event time), so this is nearly always an append."""
+    Changes mostly arrive in order (engines step items in event time), so this is nearly always an append,
+    decided by the times alone."""
     if pending:
-        last = pending[-1]
-        if (last.event_time, last.event_id) > (change.event_time, change.event_id):
+        last, at = pending[-1].event_time, change.event_time
+        if last > at or (last == at and pending[-1].event_id > change.event_id):
             bisect.insort(pending, change, key=_judging_order)
             return
     pending.append(change)
@@ -225,6 +226,10 @@ class AuthorizationJudge(Detector[JudgeState]):
         super().__init__(config)
         self.settings: AuthorizationConfig = config.authorization
         self.eviction = EvictionPolicy(max_keys=self.settings.max_principals, idle_after=self.settings.idle_after)
+        # Read once: config values are pydantic attributes, and `keys` (twice an event) and the deadlines ask for these.
+        self._unjudged_environments = frozenset(config.environments.unjudged)
+        self._unjudged_kinds = frozenset(() if self.settings.judge_service_principals else (PrincipalKind.SERVICE,))
+        self._grace = self.settings.grace
 
     # -- routing --------------------------------------------------------------------------------
 
@@ -240,8 +245,8 @@ class AuthorizationJudge(Detector[JudgeState]):
     def _judged(self, event: ChangeEvent) -> bool:
         return (
             event.is_production_change
-            and self.config.environments.is_judged(event.environment)
-            and (self.settings.judge_service_principals or event.principal.kind is not PrincipalKind.SERVICE)
+            and event.environment not in self._unjudged_environments
+            and event.principal.kind not in self._unjudged_kinds
         )
 
     def revisits(self, key: str, record: Parsed) -> bool:
@@ -257,13 +262,11 @@ class AuthorizationJudge(Detector[JudgeState]):
         return JudgeState()
 
     def deadline(self, state: JudgeState) -> datetime | None:
-        times = []
-        if state.pending:
-            times.append(state.pending[0].event_time + self.settings.grace)
-        if state.open_findings:
-            oldest = min(change.event_time for _, change in state.open_findings)
-            times.append(oldest + self.settings.retro_approval_limit)
-        return min(times) if times else None
+        due = state.pending[0].event_time + self._grace if state.pending else None
+        if not state.open_findings:
+            return due
+        closes = min(change.event_time for _, change in state.open_findings) + self.settings.retro_approval_limit
+        return closes if due is None else min(due, closes)
 
     def last_seen(self, state: JudgeState) -> datetime | None:
         return state.last_seen
@@ -309,9 +312,10 @@ class AuthorizationJudge(Detector[JudgeState]):
 
     def on_item(self, key: str, state: JudgeState, item: Parsed, ctx: DetectionContext) -> Outputs:
         if isinstance(item, ChangeEvent):
-            state.last_seen = max(item.event_time, state.last_seen or item.event_time)
-            if item.event_id not in state.seen:
-                state.seen[item.event_id] = item.event_time
+            at, event_id = item.event_time, item.event_id
+            state.last_seen = at if state.last_seen is None else max(at, state.last_seen)
+            if event_id not in state.seen:
+                state.seen[event_id] = at
                 _forget_oldest(state.seen, self.settings.max_held_per_principal)
                 _hold(state.pending, item)
                 return self._judge_overflow(state, ctx)
@@ -352,7 +356,7 @@ class AuthorizationJudge(Detector[JudgeState]):
 
     def on_watermark(self, key: str, state: JudgeState, watermark: datetime, ctx: DetectionContext) -> Outputs:
         out = Outputs()
-        graced = watermark - self.settings.grace  # changes at or before this have had their grace period
+        graced = watermark - self._grace  # changes at or before this have had their grace period
         pending = state.pending
         cut = 0
         while cut < len(pending) and pending[cut].event_time <= graced:

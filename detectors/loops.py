@@ -196,6 +196,8 @@ class RemediationLoopDetector(Detector[LoopState]):
         super().__init__(config)
         self.settings = cfg = config.loops
         self.eviction = EvictionPolicy(max_keys=cfg.max_targets, idle_after=cfg.idle_after)
+        #: Principals whose changes may be remediations: automation, and whoever cannot be told from it.
+        self._keyed_kinds = frozenset((*cfg.automation_kinds, PrincipalKind.UNKNOWN))
         self.window = cfg.window.total_seconds()
         self.echo = cfg.echo_window.total_seconds()
         self.fanout = FanOut(self.window, cap=4 * cfg.fanout_targets, max_series=cfg.max_fanout_series)
@@ -205,17 +207,16 @@ class RemediationLoopDetector(Detector[LoopState]):
     # -- keys -------------------------------------------------------------------------------------
 
     def keys(self, item: Parsed) -> Iterable[str]:
+        if isinstance(item, ChangeEvent):  # first: nearly every item is one
+            if item.is_production_change and item.principal.kind in self._keyed_kinds and self._remediates(item.action):
+                return tuple(r for r in item.resources[:MAX_TARGETS_PER_CHANGE] if self._judged(item.action, r))
+            return ()
         if isinstance(item, ActionEvent):
             if item.phase is ActionPhase.RECOMMENDED or not self._judged(item.action, item.target):
                 return ()
             return (item.target,)
         if isinstance(item, AlertEvent):
             return (item.target,) if item.status is AlertStatus.FIRING and item.target else ()
-        if isinstance(item, ChangeEvent) and item.is_production_change:
-            kind = item.principal.kind
-            automated = kind in self.settings.automation_kinds or kind is PrincipalKind.UNKNOWN
-            if automated and self._remediates(item.action):
-                return tuple(r for r in item.resources[:MAX_TARGETS_PER_CHANGE] if self._judged(item.action, r))
         return ()
 
     def _judged(self, action: str, target: str) -> bool:

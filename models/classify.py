@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from models.events import Outcome
+from models.events import SUCCESS, Outcome
 
 #: Leading verbs of mutating operations (CloudTrail eventName, GCP method leaf, generic).
 CHANGE_VERBS: tuple[str, ...] = (
@@ -91,4 +91,4 @@ def is_azure_change(operation_name: str) -> bool:
 
 def counts_as_change(mutating: bool, outcome: Outcome) -> bool:
     """Denied and failed calls keep their outcome but are not changes."""
-    return mutating and outcome is Outcome.SUCCESS
+    return mutating and outcome is SUCCESS

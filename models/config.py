@@ -59,9 +59,6 @@ class EnvironmentConfig(Section):
                 return name
         return self.default_environment
 
-    def is_judged(self, environment: str) -> bool:
-        return environment not in self.unjudged
-
 
 class LimitsConfig(Section):
     """Bounds on a single input so that one hostile message cannot take a worker down."""

@@ -83,6 +83,10 @@ class TableStore(MutableMapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return self._states[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """The engine's look-up, several an event: `Mapping.get` runs as Python, and raises KeyError on a new key."""
+        return self._states.get(key, default)
+
     def __setitem__(self, key: str, value: Any) -> None:
         self._states[key] = value
         self._dirty.add(key)
