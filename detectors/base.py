@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar, Generic, TypeVar
@@ -58,12 +58,18 @@ class LedgerEntry:
         return orjson.dumps(orjson.loads(data), option=orjson.OPT_SORT_KEYS) if sort_keys else data
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Outputs:
-    """What one step of a detector produced: most steps produce nothing, so an empty side is skipped."""
+    """What one step of a detector produced: most steps produce nothing, so an empty side is skipped. The
+    constructor is written out, and so compiled: a dozen are made an event, and the dataclass's own runs as Python,
+    a default factory call for each list."""
 
-    findings: list[DetectionFinding] = field(default_factory=list)
-    ledger: list[LedgerEntry] = field(default_factory=list)
+    findings: list[DetectionFinding]
+    ledger: list[LedgerEntry]
+
+    def __init__(self, findings: list[DetectionFinding] | None = None, ledger: list[LedgerEntry] | None = None) -> None:
+        self.findings = [] if findings is None else findings
+        self.ledger = [] if ledger is None else ledger
 
     def extend(self, other: Outputs) -> None:
         if other.findings:
