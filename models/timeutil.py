@@ -14,6 +14,17 @@ _UTC_FORM_LENGTHS = frozenset({20, 24, 27})
 _SPACE_FORM = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$")
 
 
+def _utc_text(value: str) -> datetime | None:
+    """The `YYYY-MM-DDTHH:MM:SS[.fff[fff]]Z` form read as it is, in `datetime.UTC`; None for any other text (or
+    malformed text of that shape), which the caller's slower path reads or explains."""
+    if len(value) in _UTC_FORM_LENGTHS and value[10] == "T" and value[-1] == "Z":
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
 def to_utc(value: datetime | None) -> datetime | None:
     """Normalise an aware datetime to UTC (validators reject naive ones before this runs). What the parsers
     built is UTC already, and kept as it is: no copy for every timestamp of every event."""
@@ -27,12 +38,9 @@ def utc_time(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime | No
     read by `fromisoformat`, which gives `datetime.UTC` at once: pydantic's parser gives its own UTC tzinfo, and
     converting that (so that comparisons with other times stay the fast same-tzinfo kind) cost more than the
     parse, twice an event."""
-    if isinstance(value, str) and len(value) in _UTC_FORM_LENGTHS and value[10] == "T" and value[-1] == "Z":
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass  # pydantic's own parse says why
-    return to_utc(handler(value))
+    if isinstance(value, str) and (moment := _utc_text(value)) is not None:
+        return moment
+    return to_utc(handler(value))  # pydantic's own parse, which says why text is wrong
 
 
 def parse_time(value: object) -> datetime:
@@ -51,11 +59,8 @@ def parse_time(value: object) -> datetime:
             raise ValueError(f"epoch out of range: {value!r}") from exc
     if not isinstance(value, str):
         raise ValueError(f"time is {type(value).__name__}, not a string")
-    if len(value) in _UTC_FORM_LENGTHS and value[10] == "T" and value[-1] == "Z":
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass  # the general path below says why
+    if (moment := _utc_text(value)) is not None:
+        return moment
     match = _SPACE_FORM.match(value.strip())
     if match is None:
         raise ValueError(f"unparseable time {value[:40]!r}")
