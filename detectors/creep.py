@@ -190,8 +190,8 @@ class PermissionCreepDetector(Detector[CreepState]):
     def keys(self, item: Parsed) -> Iterable[str]:
         if not isinstance(item, ChangeEvent) or item.outcome is not SUCCESS:
             return ()
-        keys = dict.fromkeys(g.grantee for g in item.grants)
-        keys[principal_key(item.principal)] = None
+        actor = principal_key(item.principal)
+        keys = list(dict.fromkeys([*(g.grantee for g in item.grants), actor])) if item.grants else [actor]
         return [k for k in keys if not any_match(self.settings.ignore_principals, k)]
 
     def new_state(self) -> CreepState:

@@ -14,11 +14,13 @@ effect it guards (a table write is atomic per key, not across keys or tables).
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Iterable
+from zlib import crc32
 
 #: One remembered digest: a crc32, four bytes.
 DIGEST = struct.Struct("<I")
+#: Bound once: the look-up runs twice an event.
+_pack, _SIZE = DIGEST.pack, DIGEST.size
 
 
 class RecentEvents:
@@ -36,15 +38,15 @@ class RecentEvents:
 
     def seen_before(self, event_id: str, keep: int) -> bool:
         """Whether `event_id` is among the `keep` latest remembered; if not, remember it."""
-        digest = DIGEST.pack(zlib.crc32(event_id.encode()))
+        digest = _pack(crc32(event_id.encode()))
         packed = self._packed
         at = packed.find(digest)
         while at != -1:
-            if at % DIGEST.size == 0:  # not four bytes that straddle two digests
+            if at % _SIZE == 0:  # not four bytes that straddle two digests
                 return True
             at = packed.find(digest, at + 1)
         packed += digest
-        excess = len(packed) - keep * DIGEST.size
+        excess = len(packed) - keep * _SIZE
         if excess > 0:
             del packed[:excess]
         return False

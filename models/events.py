@@ -77,8 +77,10 @@ class Principal(Frozen):
     credential: Credential | None = None
 
     def identities(self) -> tuple[str, ...]:
-        """Every uid an authorization or registry entry may name this principal by."""
-        return tuple(dict.fromkeys(x for x in (self.uid, self.issuer) if x))
+        """Every uid an authorization or registry entry may name this principal by (each judged change asks)."""
+        uid, issuer = self.uid, self.issuer
+        named = (uid,) if uid else ()
+        return (*named, issuer) if issuer and issuer != uid else named
 
 
 class Scope(Frozen):
@@ -128,10 +130,6 @@ class ChangeEvent(Frozen):
     details: dict[str, Any] = Field(default_factory=dict)
 
     _utc = field_validator("event_time", "received_time", mode="wrap")(utc_time)
-
-    @property
-    def is_production_change(self) -> bool:
-        return self.is_change and self.outcome is SUCCESS
 
 
 class ActionPhase(StrEnum):

@@ -30,6 +30,8 @@ def glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
 
 
 def any_match(patterns: tuple[str, ...] | list[str], value: str, *, ignore_case: bool = False) -> bool:
+    if not patterns:  # most ignore lists are empty: no hashing of the value for the memo
+        return False
     if type(patterns) is tuple:  # records' and config's patterns: hashable, and asked about the same values
         return _any_match_remembered(patterns, value, ignore_case)
     return any(matcher(pattern, ignore_case)(value) for pattern in patterns)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -25,16 +25,28 @@ def item_time(item: Parsed) -> datetime | None:
     return None
 
 
-@dataclass
+@dataclass(init=False)
 class ParseContext:
-    """What a parser needs besides the record: environment resolution, arrival time, where it came from. Not
-    frozen, as one is built for every record (`at`), and a frozen dataclass's constructor costs several times
-    more."""
+    """What a parser needs besides the record: environment resolution, arrival time, where it came from. One is
+    built for every record (`at`): not frozen, as a frozen dataclass's constructor costs several times more, and
+    with a written-out constructor, compiled, where the dataclass's own runs as Python."""
 
-    environments: EnvironmentConfig = field(default_factory=EnvironmentConfig)
-    received_time: datetime | None = None
-    origin: str = "-"
-    index: int | None = None
+    environments: EnvironmentConfig
+    received_time: datetime | None
+    origin: str
+    index: int | None
+
+    def __init__(
+        self,
+        environments: EnvironmentConfig | None = None,
+        received_time: datetime | None = None,
+        origin: str = "-",
+        index: int | None = None,
+    ) -> None:
+        self.environments = EnvironmentConfig() if environments is None else environments
+        self.received_time = received_time
+        self.origin = origin
+        self.index = index
 
     def at(self, index: int) -> ParseContext:
         """The context of a document's record `index`: built directly, a third of what `dataclasses.replace`
@@ -77,15 +89,23 @@ def optional(record: Any, *path: str) -> Any:
 
 def require_str(record: Any, *path: str) -> str:
     value = require(record, *path)
-    if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
+    if isinstance(value, str) and value:
+        return value
+    if not isinstance(value, int) or isinstance(value, bool):
         raise ParseError(RejectReason.INVALID_VALUE, f"field {'.'.join(path)} is not a non-empty string")
     return str(value)
 
 
 def optional_str(record: Any, *path: str) -> str | None:
-    value = optional(record, *path)
-    if isinstance(value, str) and value:
-        return value
+    """`optional` as a non-empty string (an integer as its digits). It walks the path itself, a dozen times a
+    record: the call to `optional` cost as much as the walk."""
+    value: Any = record
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    if isinstance(value, str):
+        return value or None
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None

@@ -177,7 +177,7 @@ def _time(view: Record) -> datetime:
 
 
 def _optional_time(value: Any) -> datetime | None:
-    if not isinstance(value, str | datetime):
+    if not isinstance(value, (str, datetime)):  # a tuple: Cython tests str in C first; a union is built each call
         return None
     try:
         return _to_time(value)
