@@ -25,6 +25,7 @@ from detectors.context import DetectionContext, principal_key
 from detectors.episode import Episode, analysis, epoch, moment, remember
 from detectors.rate import EWStats
 from detectors.redelivery import RecentEvents
+from models.classify import is_production_change
 from models.config import OpswardenConfig
 from models.events import DENIED, ChangeEvent
 from models.finding import Activity, Severity
@@ -65,7 +66,7 @@ class ActivityAnomalyDetector(Detector[ActivityState]):
         self.width = cfg.bucket.total_seconds()
 
     def keys(self, item: Parsed) -> Iterable[str]:
-        if not isinstance(item, ChangeEvent) or not (item.is_production_change or item.outcome is DENIED):
+        if not isinstance(item, ChangeEvent) or not (is_production_change(item) or item.outcome is DENIED):
             return ()
         key = principal_key(item.principal)
         return () if any_match(self.settings.ignore_principals, key) else (key,)

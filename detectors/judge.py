@@ -31,6 +31,7 @@ from detectors.context import AuthorizationIndex, Candidate, DetectionContext, p
 from detectors.findings import FindingSpec, spec_from_change
 from detectors.windows import contains, explain_miss
 from models.authorization import AuthorizationRecord, AuthStatus, AuthType, RecurringWindow
+from models.classify import is_production_change
 from models.config import AuthorizationConfig, OpswardenConfig
 from models.events import ActionEvent, ChangeEvent, CredentialKind, PrincipalKind
 from models.finding import Activity, Severity, title_case
@@ -244,7 +245,7 @@ class AuthorizationJudge(Detector[JudgeState]):
 
     def _judged(self, event: ChangeEvent) -> bool:
         return (
-            event.is_production_change
+            is_production_change(event)
             and event.environment not in self._unjudged_environments
             and event.principal.kind not in self._unjudged_kinds
         )
@@ -280,7 +281,7 @@ class AuthorizationJudge(Detector[JudgeState]):
         made, state.encoded = state.encoded, {}
 
         def change_json(change: ChangeEvent) -> orjson.Fragment:
-            data = made.get(change.event_id) or change.model_dump_json(by_alias=True).encode()
+            data = made.get(change.event_id) or change.__pydantic_serializer__.to_json(change, by_alias=True)
             state.encoded[change.event_id] = data
             return orjson.Fragment(data)
 

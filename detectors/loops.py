@@ -37,6 +37,7 @@ from detectors.memo import BoundedMemo
 from detectors.rate import EWStats, log_gap
 from detectors.redelivery import RecentEvents
 from detectors.snapshot import SnapshotError, expect, loads
+from models.classify import is_production_change
 from models.config import OpswardenConfig
 from models.events import ActionEvent, ActionPhase, AlertEvent, AlertStatus, ChangeEvent, PrincipalKind
 from models.finding import Activity, Severity
@@ -208,7 +209,8 @@ class RemediationLoopDetector(Detector[LoopState]):
 
     def keys(self, item: Parsed) -> Iterable[str]:
         if isinstance(item, ChangeEvent):  # first: nearly every item is one
-            if item.is_production_change and item.principal.kind in self._keyed_kinds and self._remediates(item.action):
+            keyed = item.principal.kind in self._keyed_kinds
+            if keyed and is_production_change(item) and self._remediates(item.action):
                 return tuple(r for r in item.resources[:MAX_TARGETS_PER_CHANGE] if self._judged(item.action, r))
             return ()
         if isinstance(item, ActionEvent):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from models.events import SUCCESS, Outcome
+from models.events import SUCCESS, ChangeEvent, Outcome
 
 #: Leading verbs of mutating operations (CloudTrail eventName, GCP method leaf, generic).
 CHANGE_VERBS: tuple[str, ...] = (
@@ -92,3 +92,9 @@ def is_azure_change(operation_name: str) -> bool:
 def counts_as_change(mutating: bool, outcome: Outcome) -> bool:
     """Denied and failed calls keep their outcome but are not changes."""
     return mutating and outcome is SUCCESS
+
+
+def is_production_change(event: ChangeEvent) -> bool:
+    """A change that took effect: what the detectors judge. A compiled function rather than a property of the
+    model, which ran as Python, five times an event."""
+    return event.is_change and event.outcome is SUCCESS

