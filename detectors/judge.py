@@ -156,12 +156,17 @@ def _nearest_miss(review: CandidateReview) -> tuple[bool, bool, bool, bool, str]
             review.record.id)  # fmt: skip
 
 
-@dataclass
+@dataclass(init=False)
 class Reviews:
-    """The candidates reviewed for a change, and how many more named its principal without a review."""
+    """The candidates reviewed for a change, and how many more named its principal without a review. One is made
+    for every judged change: its constructor is written out, and so compiled."""
 
-    reviewed: list[CandidateReview] = field(default_factory=list)
-    not_reviewed: int = 0
+    reviewed: list[CandidateReview]
+    not_reviewed: int
+
+    def __init__(self, reviewed: list[CandidateReview] | None = None, not_reviewed: int = 0) -> None:
+        self.reviewed = [] if reviewed is None else reviewed
+        self.not_reviewed = not_reviewed
 
 
 def shown_candidates(reviews: Reviews) -> tuple[list[CandidateReview], int]:

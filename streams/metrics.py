@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from weakref import WeakKeyDictionary
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -241,9 +242,12 @@ def record_parse(source: str, items: int, rejections: Iterable[Rejection]) -> No
         EVENTS_CONSUMED.labels(label, _REJECTED, reason.value).inc(count)
 
 
+_VERDICT_AND_ENVIRONMENT = attrgetter("verdict", "environment")
+
+
 def record_outputs(outputs: Outputs, now: datetime) -> None:
     """Count the ledger verdicts and the findings of one engine step, and observe each finding's lag at `now`."""
-    judged = TallyCounter((entry.verdict, entry.environment) for entry in outputs.ledger)
+    judged = TallyCounter(map(_VERDICT_AND_ENVIRONMENT, outputs.ledger))  # in C: a generator ran as Python, per entry
     for (verdict, environment), count in judged.items():  # a label look-up per series, not per entry
         CHANGES_JUDGED.labels(verdict, environment).inc(count)
     now_seconds = now.timestamp()

@@ -120,12 +120,16 @@ def require_time(record: Any, *path: str) -> datetime:
 
 
 def depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether decoded JSON nests deeper than `limit` (a walk, without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
+    """Whether decoded JSON nests deeper than `limit`: a walk without recursion, one level of containers at a
+    time, so that no node carries its depth (every envelope of records is walked, a few hundred nodes)."""
+    level, depth = [value], 1
+    while level:
         if depth > limit:
             return True
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        nested: list[Any] = []
+        for node in level:
+            for child in node.values() if isinstance(node, dict) else node if isinstance(node, list) else ():
+                if isinstance(child, dict | list):
+                    nested.append(child)
+        level, depth = nested, depth + 1
     return False

@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from models.config import LimitsConfig
 from models.events import ChangeEvent
 from models.parsers import parse_document
-from models.parsers.base import ParseContext
+from models.parsers.base import ParseContext, depth_exceeds
 from models.rejection import RejectReason
 from models.timeutil import parse_time
 
@@ -73,6 +75,24 @@ def test_depth_is_judged_per_document_and_at_the_limit() -> None:
     result = parse_document(at_limit + b"\n" + too_deep + b"\n" + at_limit, ParseContext(), limits=limits)
     assert [e.event_id for e in result.items] == [RECORD["eventID"], RECORD["eventID"]]
     assert [(r.reason, r.index) for r in result.rejections] == [(RejectReason.TOO_DEEP, 1)]
+
+
+def _depth(value: object) -> int:
+    """Nesting depth by its definition: a container is one level deeper than its deepest container child."""
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return 1 + max((_depth(c) for c in children if isinstance(c, dict | list)), default=0)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=2), inner, max_size=4),
+    max_leaves=40,
+)
+
+
+@given(JSON_VALUES, st.integers(min_value=0, max_value=8))
+def test_depth_check_agrees_with_the_definition(value: object, limit: int) -> None:
+    assert depth_exceeds(value, limit) is (_depth(value) > limit)
 
 
 def test_too_many_records_in_one_document_are_cut_with_a_reason() -> None:
