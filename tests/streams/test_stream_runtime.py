@@ -99,6 +99,16 @@ def test_native_records_parse_back_to_the_scenario() -> None:
     )
 
 
+def test_every_kind_of_item_crosses_the_repartition_topics_unchanged() -> None:
+    """Items are encoded and decoded by the models' pydantic serializer and validator, one line each."""
+    items, _ = demo_items(OpswardenConfig())
+    assert {item.kind for item in items} >= {"change", "aiops.action", "authorization"}
+    lines = [encode_item(item) for item in items]
+    assert not any(b"\n" in line for line in lines)
+    assert decode_message(items_message(lines)).items == items
+    assert [line[1:] for line in lines] == [item.model_dump_json(exclude_none=True).encode() for item in items]
+
+
 def test_partition_of_a_key_is_stable_and_spread() -> None:
     keys = [f"arn:aws:iam::1:role/r{i}" for i in range(400)]
     assert [partition_for(k, PARTITIONS) for k in keys] == [partition_for(k, PARTITIONS) for k in keys]
