@@ -776,3 +776,15 @@ def test_truncated_records_give_events_or_reasons(dropped: set[str], cut: int) -
     truncated = parse_document(data[:cut], ParseContext(), sources=("cloudtrail",))
     _check(len(truncated.items), truncated.rejections)
     assert truncated.items or truncated.rejections
+
+
+@pytest.mark.parametrize(
+    "template", sorted({t for rows in cloudtrail._PARAM_ARNS.values() for _, t in rows} | {cloudtrail._EC2_INSTANCE})
+)
+@pytest.mark.parametrize(("account", "region"), [("111122223333", "eu-west-1"), (None, "eu-west-1"), ("1", None)])
+def test_derived_arns_are_their_template_filled_in(template: str, account: str | None, region: str | None) -> None:
+    """The ARN builder remembers each template's part before the value; it must give what filling it in gives."""
+    needs = ("{a}" in template and not account) or ("{r}" in template and not region)
+    expected = None if needs else template.format(p="aws-cn", a=account or "", r=region or "", v="res-1")
+    assert cloudtrail._arn(template, "res-1", "aws-cn", account, region) == expected
+    assert cloudtrail._arn(template, "arn:aws:s3:::b", "aws-cn", account, region) == "arn:aws:s3:::b"
