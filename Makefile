@@ -1,7 +1,7 @@
 # The two commands a new user needs: `make run` and `make test`.
 ## The distribution's Python 3.11 when it has one, with venv and headers: Debian builds it with PGO and LTO and
 ## links it statically, and the workers ran 10-20% faster on it than on a default pyenv or source build (shared
-## libpython, no PGO); docs/benchmarks.md. Any other Python 3.11+ works: `make PYTHON=python3.12 ...`.
+## libpython, no PGO); docs/benchmarks.md. `make PYTHON=<interpreter> ...` picks another.
 DISTRO_PYTHON := /usr/bin/python3.11
 PYTHON ?= $(shell $(DISTRO_PYTHON) -c 'import ensurepip, os, sysconfig; assert os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' >/dev/null 2>&1 && echo $(DISTRO_PYTHON) || echo python3)
 VENV   ?= .venv

@@ -45,5 +45,5 @@ def test_python3_is_taken_when_there_is_no_distribution_python(tmp_path: Path) -
 
 def test_an_interpreter_named_on_the_command_line_wins(tmp_path: Path) -> None:
     able = fake_python(tmp_path, 0)
-    command = venv_command(tmp_path, f"DISTRO_PYTHON={able}", "PYTHON=python3.12")
-    assert command == f"python3.12 -m venv {tmp_path / 'venv'}"
+    command = venv_command(tmp_path, f"DISTRO_PYTHON={able}", "PYTHON=/opt/python/bin/python3")
+    assert command == f"/opt/python/bin/python3 -m venv {tmp_path / 'venv'}"
