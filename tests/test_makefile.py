@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -9,10 +10,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def venv_command(tmp_path: Path, *assignments: str) -> str:
-    """The command `make setup` would run first, for a virtualenv that does not exist yet."""
+    """The command `make setup` would run first, for a virtualenv that does not exist yet. Run as a make of its
+    own: under `make test` the variables an outer make exports would make it a sub-make, which prints where it is,
+    and a `PYTHON` in the environment would stand in for the choice under test."""
+    outer = {"MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES", "PYTHON"}
     result = subprocess.run(
-        ["make", "-n", "setup", f"VENV={tmp_path / 'venv'}", *assignments],
+        ["make", "--no-print-directory", "-n", "setup", f"VENV={tmp_path / 'venv'}", *assignments],
         cwd=ROOT,
+        env={name: value for name, value in os.environ.items() if name not in outer},
         capture_output=True,
         text=True,
         check=True,
