@@ -255,13 +255,13 @@ def analyst_dashboard() -> dash.Dashboard:
 
 
 def operator_dashboard() -> dash.Dashboard:
-    """What the platform team watches: throughput, lag, latency, dead letters, rebalances, state size."""
+    """What the platform team watches: throughput, capacity, lag, latency, dead letters, rebalances, state size."""
     return (
         base(
             "opswarden-operator",
             "opswarden — operator",
-            "Health of the opswarden workers: throughput, consumer and end-to-end lag, latency, dead letters, "
-            "rebalances and detector state.",
+            "Health of the opswarden workers: throughput, CPU and capacity, consumer and end-to-end lag, latency, "
+            "dead letters, rebalances and detector state.",
         )
         .with_row(dash.Row("Throughput"))
         .with_panel(
@@ -302,6 +302,36 @@ def operator_dashboard() -> dash.Dashboard:
                 ),
                 query("sum(rate(opswarden_changes_judged_total[$__rate_interval]))", "ledger entries", "B"),
                 unit="ops",
+            )
+        )
+        .with_row(dash.Row("Capacity"))
+        .with_panel(
+            series(
+                "CPU by process",
+                "Share of a CPU core each opswarden process uses: worker, and each input-stage process (input-n). "
+                "Python runs a process's stage on about one core, so a process near 100% is at its capacity "
+                "(alert OpswardenProcessSaturated).",
+                query(rate("opswarden_cpu_seconds_total", "instance, process"), "{{instance}} {{process}}"),
+                unit="percentunit",
+            )
+        )
+        .with_panel(
+            series(
+                "CPU an event",
+                "CPU time the opswarden processes spend per input record, by process kind and in all (the broker's "
+                "own not included). Cores needed for a rate: the rate times the total (README, Sizing CPU).",
+                query(
+                    "sum by (process) (rate(opswarden_cpu_seconds_total[$__rate_interval]))"
+                    " / on() group_left() sum(rate(opswarden_events_consumed_total[$__rate_interval]))",
+                    "{{process}}",
+                ),
+                query(
+                    "sum(rate(opswarden_cpu_seconds_total[$__rate_interval]))"
+                    " / sum(rate(opswarden_events_consumed_total[$__rate_interval]))",
+                    "all processes",
+                    "B",
+                ),
+                unit="s",
             )
         )
         .with_row(dash.Row("Lag and latency"))

@@ -65,10 +65,13 @@ def register_agents(runtime: Runtime) -> None:
             runtime.revoke(partitions)
         metrics.record_rebalance()
 
+    cpu = metrics.CpuMeter(metrics.WORKER_PROCESS)
+
     async def heartbeat() -> None:
         """For `/healthz` and `/readyz`: a task of its own, so it beats from start-up on, recovery included."""
         while True:
             runtime.health.beat(loaded=runtime.reader.ready.is_set())
+            cpu.record()
             await asyncio.sleep(HEARTBEAT_S)
 
     async def snapshot_models() -> None:

@@ -42,32 +42,34 @@ RESTART_AFTER_S = 5.0
 STOP_TIMEOUT_S = 10.0
 
 
-def ingest_main(settings: Settings, config: OpswardenConfig, relay: Connection, parent: int) -> None:
+def ingest_main(settings: Settings, config: OpswardenConfig, relay: Connection, parent: int, slot: int) -> None:
     """A child process: one source reader until SIGTERM (from the worker, or Linux when the worker dies)."""
     die_with_parent(signal.SIGTERM, parent)
     tune_gc()
-    asyncio.run(_read_sources(settings, config, relay))
+    asyncio.run(_read_sources(settings, config, relay, metrics.CpuMeter(metrics.input_process_label(slot))))
 
 
-async def _read_sources(settings: Settings, config: OpswardenConfig, relay: Connection) -> None:
+async def _read_sources(settings: Settings, config: OpswardenConfig, relay: Connection, cpu: metrics.CpuMeter) -> None:
     publisher = build_publisher(settings)
     reader = build_source_reader(settings, config, publisher, build_detectors(config))
     reading = asyncio.create_task(reader.run())
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, reading.cancel)  # leave the group cleanly
-    relaying = asyncio.create_task(_relay_metrics(relay))
+    relaying = asyncio.create_task(_relay_metrics(relay, cpu))
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await reading
     finally:
         relaying.cancel()
         publisher.producer.close()
+        cpu.record()
         with contextlib.suppress(OSError):  # the worker may be gone already
             relay.send(metrics.relay_snapshot())
 
 
-async def _relay_metrics(relay: Connection) -> None:
+async def _relay_metrics(relay: Connection, cpu: metrics.CpuMeter) -> None:
     while True:
         await asyncio.sleep(RELAY_EVERY_S)
+        cpu.record()
         relay.send(metrics.relay_snapshot())
 
 
@@ -104,7 +106,7 @@ class IngestProcesses:
         receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=ingest_main,
-            args=(self.settings, self.config, sender, os.getpid()),
+            args=(self.settings, self.config, sender, os.getpid(), slot),
             name=f"opswarden-ingest-{slot}",
             daemon=True,
         )

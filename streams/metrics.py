@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import Counter as TallyCounter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -199,6 +200,13 @@ MODEL_SNAPSHOTS = Counter(
     ["model", "outcome"],
     registry=REGISTRY,
 )
+CPU_SECONDS = Counter(
+    "opswarden_cpu_seconds",
+    "CPU time of each opswarden process, all its threads: `worker` (the engines, and the input stage when it runs "
+    "in the worker) and `input-<n>` (each input-stage process). A process near one core is at its capacity.",
+    ["process"],
+    registry=REGISTRY,
+)
 INGEST_RESTARTS = Counter(
     "opswarden_ingest_process_restarts",
     "Input-stage processes (`OPSWARDEN_INGEST_PROCESSES`) that exited unexpectedly and were started again.",
@@ -367,6 +375,33 @@ SNAPSHOT_OUTCOMES = ("written", "restored", "merged", "refused", "too_large", "u
 def record_model_snapshot(model: str, outcome: str, count: int = 1) -> None:
     """`count` 0 creates the series at zero, as `record_gap` does."""
     MODEL_SNAPSHOTS.labels(model, outcome).inc(count)
+
+
+class CpuMeter:
+    """Adds the CPU time this process used since the last `record()` to `opswarden_cpu_seconds_total{process}`.
+
+    Called every second from each process's event loop. The process collector's `process_cpu_seconds_total`
+    covers the worker alone (its input-stage processes relay opswarden's series only), so saturation and the
+    CPU an event costs are read from this one family, one series per process.
+    """
+
+    def __init__(self, process: str, clock: Callable[[], float] = time.process_time) -> None:
+        self._series = CPU_SECONDS.labels(process)
+        self._clock = clock
+        self._last = clock()
+
+    def record(self) -> None:
+        now = self._clock()
+        self._series.inc(max(now - self._last, 0.0))
+        self._last = now
+
+
+#: The `process` label of the worker's own process; its input-stage processes are `input-<slot>`.
+WORKER_PROCESS = "worker"
+
+
+def input_process_label(slot: int) -> str:
+    return f"input-{slot}"
 
 
 def record_ingest_restart() -> None:

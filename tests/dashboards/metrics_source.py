@@ -157,9 +157,11 @@ class LiveWorker:
 
 
 def _settles(name: str) -> bool:
-    """opswarden's own series, which stop moving once a round is done (Faust's and consumer lag move with the
-    worker's ticks)."""
-    return name.startswith("opswarden_") and not name.startswith(("opswarden_faust_", "opswarden_consumer_lag"))
+    """opswarden's own series, which stop moving once a round is done (Faust's, consumer lag and CPU time move with
+    the worker's ticks)."""
+    return name.startswith("opswarden_") and not name.startswith(
+        ("opswarden_faust_", "opswarden_consumer_lag", "opswarden_cpu_seconds")
+    )
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -319,3 +320,46 @@ def test_a_child_relays_only_opswarden_series() -> None:
     assert snapshot
     assert all(family.startswith("opswarden_") for family, *_ in snapshot)
     assert not any(name.endswith("_created") for _family, _kind, name, _labels, _value in snapshot)
+
+
+def test_cpu_meter_adds_what_the_clock_advanced_since_the_last_record() -> None:
+    readings = iter([10.0, 10.25, 10.75, 10.5])  # the last goes back: a clock read on another thread's core
+    meter = metrics.CpuMeter("input-7", clock=lambda: next(readings))
+    before = value("opswarden_cpu_seconds_total", process="input-7")
+    meter.record()
+    assert value("opswarden_cpu_seconds_total", process="input-7") - before == 0.25
+    meter.record()
+    meter.record()
+    assert value("opswarden_cpu_seconds_total", process="input-7") - before == 0.75
+
+
+def test_cpu_meter_counts_the_cpu_this_process_spends() -> None:
+    meter = metrics.CpuMeter("input-8")
+    before = value("opswarden_cpu_seconds_total", process="input-8")
+    spun = time.process_time() + 0.05
+    while time.process_time() < spun:
+        pass
+    meter.record()
+    assert value("opswarden_cpu_seconds_total", process="input-8") - before >= 0.05
+    time.sleep(0.1)  # waiting is not working
+    meter.record()
+    assert value("opswarden_cpu_seconds_total", process="input-8") - before < 0.1
+
+
+def test_an_input_process_relays_its_cpu_and_the_worker_serves_it_beside_its_own() -> None:
+    metrics.CpuMeter(metrics.input_process_label(0), clock=iter([0.0, 3.0]).__next__).record()
+    relayed = {
+        (name, labels): count
+        for family, _kind, name, labels, count in metrics.relay_snapshot()
+        if family == "opswarden_cpu_seconds"
+    }
+    assert relayed["opswarden_cpu_seconds_total", (("process", "input-0"),)] >= 3.0
+
+    metrics.CpuMeter(metrics.WORKER_PROCESS, clock=iter([0.0, 2.0]).__next__).record()
+    merged = metrics.MergedRegistry(metrics.REGISTRY)
+    merged.update(
+        201, [("opswarden_cpu_seconds", "counter", "opswarden_cpu_seconds_total", (("process", "input-5"),), 3.0)]
+    )
+    served = _served(merged)
+    assert served["opswarden_cpu_seconds_total", (("process", "input-5"),)] == 3.0
+    assert served["opswarden_cpu_seconds_total", (("process", "worker"),)] >= 2.0

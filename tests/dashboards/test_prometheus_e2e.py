@@ -188,3 +188,11 @@ def test_every_metric_name_used_exists(prometheus: Prometheus, metrics_source: M
         if name not in exposed
     }
     assert not missing, "metric names not exposed by opswarden:\n" + "\n".join(sorted(missing))
+
+
+def test_cpu_time_is_served_for_the_worker_and_its_input_process(prometheus: Prometheus) -> None:
+    """The input-stage process's CPU reaches Prometheus through the worker's endpoint, under its own label."""
+    result = prometheus.query("opswarden_cpu_seconds_total")["data"]["result"]
+    spent = {series["metric"]["process"]: float(series["value"][1]) for series in result}
+    assert set(spent) == {"worker", "input-0"}
+    assert all(seconds > 0 for seconds in spent.values()), spent
