@@ -2,7 +2,8 @@
 
 Run: `python -m bench.worst_cases`. The throughput bench's users each have one authorization record and the
 registry is empty; an automation account is named by every change record it worked under, maintenance windows
-recur for years, registries name workflows by pattern and ServiceNow syncs update records by the thousand.
+recur for years, registries name workflows by pattern, ServiceNow syncs update records by the thousand, and a
+busy principal holds hundreds of changes through their grace period, all written again at each state write.
 Each case prints the median time of one operation, on one core.
 """
 
@@ -92,6 +93,16 @@ def authorization_update(records: int) -> float:
     return median_us(lambda number: index.upsert(held[number]), 1000)
 
 
+def state_write(held: int) -> float:
+    """Encoding the state of a principal holding `held` changes in their grace period, as each state write does
+    while the principal stays active (their JSON made once, at the first write)."""
+    judge = AuthorizationJudge(load_config(None))
+    state = JudgeState(pending=[change(number) for number in range(held)])
+    size = len(judge.encode_state(state))
+    print(f"  (a state of {held:,} held changes: {size / 1024:,.0f} KiB of JSON before compression)")
+    return median_us(lambda _: judge.encode_state(state), 20)
+
+
 def main() -> None:
     cases: list[tuple[str, Callable[[], float]]] = [
         ("judging a change, principal named by 5,000 records, authorized", lambda: judging(5000, True)),
@@ -100,6 +111,8 @@ def main() -> None:
         ("recurring window check, hourly for a year", lambda: recurring("FREQ=HOURLY", datetime(2025, 6, 1))),
         ("workflow look-up, 200 workflows named by pattern", lambda: registry_look_up(200)),
         ("authorization update among 100,000 records", lambda: authorization_update(100_000)),
+        ("state write, a principal holding 600 changes (one every 2 s)", lambda: state_write(600)),
+        ("state write, a principal holding 5,000 changes (the cap)", lambda: state_write(5000)),
     ]
     for label, case in cases:
         print(f"{label:66s} {case():10.1f} µs", flush=True)
