@@ -94,7 +94,8 @@ class JudgeState:
     open_findings: list[tuple[str, ChangeEvent]] = field(default_factory=list)  # (verdict, change)
     seen: dict[str, datetime] = field(default_factory=dict)
     last_seen: datetime | None = None
-    #: The JSON of each change held, by event id, made once: a busy principal's state is written at every write.
+    #: The JSON of each change held, by event id: as it arrived when the driver has that (`received_json`), else
+    #: made at the first write. A busy principal's state is written at every write.
     encoded: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -286,7 +287,9 @@ class AuthorizationJudge(Detector[JudgeState]):
         made, state.encoded = state.encoded, {}
 
         def change_json(change: ChangeEvent) -> orjson.Fragment:
-            data = made.get(change.event_id) or change.__pydantic_serializer__.to_json(change, by_alias=True)
+            # Encoded as the worker's repartition lines are (`streams.routing.encode_item`): a change written from
+            # the bytes it arrived as and one encoded here are the same bytes, so a restored state writes the same.
+            data = made.get(change.event_id) or change.__pydantic_serializer__.to_json(change, exclude_none=True)
             state.encoded[change.event_id] = data
             return orjson.Fragment(data)
 
@@ -324,6 +327,8 @@ class AuthorizationJudge(Detector[JudgeState]):
                 state.seen[event_id] = at
                 _forget_oldest(state.seen, self.settings.max_held_per_principal)
                 _hold(state.pending, item)
+                if ctx.received_json is not None:
+                    state.encoded[event_id] = ctx.received_json
                 return self._judge_overflow(state, ctx)
         elif isinstance(item, ActionEvent):
             self._remember_action(state, item)

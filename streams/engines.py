@@ -64,7 +64,7 @@ class PartitionEngine:
     clocks: MutableMapping[str, bytes]
     newest: datetime | None
     last_event_clock: float
-    buffer: list[tuple[datetime, int, Parsed]] = field(default_factory=list)
+    buffer: list[tuple[datetime, int, Parsed, bytes]] = field(default_factory=list)  # time, arrival, item, its JSON
     arrivals: int = 0
     persisted_at: float = 0.0
 
@@ -194,12 +194,12 @@ class PartitionedEngines:
         failures: list[ItemFailure] = []
         held_until: datetime | None = None
         now = time.monotonic()
-        for item in message.items:
+        for item, body in zip(message.items, message.bodies, strict=True):
             moment = item_time(item)
             if moment is None:
-                self._process(engine, item, out, failures)
+                self._process(engine, item, body, out, failures)
                 continue
-            heapq.heappush(holder.buffer, (moment, holder.arrivals, item))
+            heapq.heappush(holder.buffer, (moment, holder.arrivals, item, body))
             holder.arrivals += 1
             held_until = moment if held_until is None else max(held_until, moment)
         if held_until is not None:
@@ -220,9 +220,9 @@ class PartitionedEngines:
 
     def _release(self, engine: Engine, holder: PartitionEngine, out: Outputs, failures: list[ItemFailure]) -> None:
         """The buffer's oldest item to the detectors, time first moved on to it."""
-        moment, _, item = heapq.heappop(holder.buffer)
+        moment, _, item, body = heapq.heappop(holder.buffer)
         self._advance(engine, moment - self.config.allowed_lateness, out)
-        self._process(engine, item, out, failures)
+        self._process(engine, item, body, out, failures)
 
     def persist(self, partition: int) -> None:
         """Write changed states and the partition's clocks to the tables (and so their changelogs); must run
@@ -250,11 +250,14 @@ class PartitionedEngines:
         out.extend(released)
 
     @staticmethod
-    def _process(engine: Engine, item: Parsed, out: Outputs, failures: list[ItemFailure]) -> None:
+    def _process(engine: Engine, item: Parsed, body: bytes, out: Outputs, failures: list[ItemFailure]) -> None:
+        engine.context.received_json = body
         try:
             out.extend(engine.process(item))
         except Exception as exc:  # one bad item must not stop the partition
             failures.append(ItemFailure(item, exc))
+        finally:
+            engine.context.received_json = None
 
 
 def _iso(moment: datetime | None) -> str | None:

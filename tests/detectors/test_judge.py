@@ -528,3 +528,21 @@ def test_changes_arriving_out_of_order_are_held_and_judged_in_event_time_order()
     assert judge.deadline(state) == at(5) + config.authorization.grace
     restored = judge.decode_state(judge.encode_state(state))
     assert [c.event_id for c in restored.pending] == ["late"]
+
+
+def test_a_held_change_is_written_as_the_json_it_arrived_as() -> None:
+    """A worker hands the judge each change's repartition JSON: its state writes those bytes, not a new encoding."""
+    config = load_config(None)
+    judge = AuthorizationJudge(config)
+    state = judge.new_state()
+    ctx = Engine(config, [judge]).context
+    arrived, encoded_here = change("arrived", 0), change("encoded-here", 1)
+    reordered = orjson.dumps(dict(reversed(orjson.loads(arrived.model_dump_json(exclude_none=True)).items())))
+    ctx.received_json = reordered
+    judge.on_item("k", state, arrived, ctx)
+    ctx.received_json = None
+    judge.on_item("k", state, encoded_here, ctx)
+    written = judge.encode_state(state)
+    assert reordered in written
+    assert encoded_here.model_dump_json(exclude_none=True).encode() in written
+    assert judge.decode_state(written).pending == [arrived, encoded_here]

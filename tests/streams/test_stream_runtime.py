@@ -279,12 +279,29 @@ def test_a_full_reorder_buffer_lets_its_oldest_items_go_and_says_how_many() -> N
     handled = engines.handle(0, decode_message(items_message([encode_item(c) for c in reversed(changes)])))
     assert handled.released_early == 2
     holder = engines.engine_for(0)
-    assert sorted(getattr(item, "event_id", "") for _, _, item in holder.buffer) == sorted(
+    assert sorted(getattr(item, "event_id", "") for _, _, item, _ in holder.buffer) == sorted(
         c.event_id for c in changes[2:]
     )
     assert holder.engine.max_event_time == changes[1].event_time  # the two oldest went to the detectors
     assert handled.released_through is not None
     assert handled.released_through < changes[0].event_time  # the window itself let nothing go
+
+
+def test_a_held_change_is_written_to_the_table_as_the_line_it_arrived_in() -> None:
+    """The judge's state reuses each change's repartition JSON: no second encoding of every held change."""
+    config = OpswardenConfig()
+    detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
+    tables: dict[str, dict[str, bytes]] = {d.name: {} for d in detectors}
+    clock = IdleClock(idle_after_s=3600, rate=1, tick_interval_s=1)
+    engines = PartitionedEngines(config, detectors, tables, {}, 1, SharedState(), clock, timedelta(0))
+    items, _ = demo_items(config)
+    held = next(item for item in items if isinstance(item, ChangeEvent) and item.is_change)
+    line = encode_item(held)
+    body = orjson.dumps(dict(reversed(orjson.loads(line[1:]).items())))  # valid, but not how pydantic writes it
+    engines.handle(0, decode_message(items_message([line[:1] + body])))
+    engines.persist(0)
+    (state,) = tables["authorization"].values()
+    assert body in state
 
 
 def test_partitions_write_their_state_at_times_spread_over_one_interval() -> None:
