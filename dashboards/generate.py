@@ -334,6 +334,25 @@ def operator_dashboard() -> dash.Dashboard:
                 unit="s",
             )
         )
+        .with_panel(
+            series(
+                "Garbage collection pauses",
+                "The 99th percentile of how long Python's garbage collections stopped each process, and the share of "
+                "its time they took. A collection stops the whole event loop: its pauses are part of the latency "
+                "tail (README, Benchmarks).",
+                query(
+                    "histogram_quantile(0.99, sum by (process, le) "
+                    "(rate(opswarden_gc_pause_seconds_bucket[$__rate_interval])))",
+                    "{{process}} p99",
+                ),
+                query(
+                    "sum by (process) (rate(opswarden_gc_pause_seconds_sum[$__rate_interval]))",
+                    "{{process}} share of time",
+                    "B",
+                ),
+                unit="s",
+            )
+        )
         .with_row(dash.Row("Lag and latency"))
         .with_panel(
             series(

@@ -66,6 +66,7 @@ def register_agents(runtime: Runtime) -> None:
         metrics.record_rebalance()
 
     cpu = metrics.CpuMeter(metrics.WORKER_PROCESS)
+    metrics.time_gc_pauses(metrics.WORKER_PROCESS)
 
     async def heartbeat() -> None:
         """For `/healthz` and `/readyz`: a task of its own, so it beats from start-up on, recovery included."""

@@ -46,7 +46,9 @@ def ingest_main(settings: Settings, config: OpswardenConfig, relay: Connection, 
     """A child process: one source reader until SIGTERM (from the worker, or Linux when the worker dies)."""
     die_with_parent(signal.SIGTERM, parent)
     tune_gc()
-    asyncio.run(_read_sources(settings, config, relay, metrics.CpuMeter(metrics.input_process_label(slot))))
+    process = metrics.input_process_label(slot)
+    metrics.time_gc_pauses(process)
+    asyncio.run(_read_sources(settings, config, relay, metrics.CpuMeter(process)))
 
 
 async def _read_sources(settings: Settings, config: OpswardenConfig, relay: Connection, cpu: metrics.CpuMeter) -> None:

@@ -11,6 +11,7 @@ ids never become labels; they belong in findings.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import threading
 import time
@@ -207,6 +208,14 @@ CPU_SECONDS = Counter(
     ["process"],
     registry=REGISTRY,
 )
+GC_PAUSES = Histogram(
+    "opswarden_gc_pause_seconds",
+    "How long each of Python's garbage collections stopped a process, by process and generation: a collection stops "
+    "the whole event loop, so its pauses are part of the latency tail.",
+    ["process", "generation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
 INGEST_RESTARTS = Counter(
     "opswarden_ingest_process_restarts",
     "Input-stage processes (`OPSWARDEN_INGEST_PROCESSES`) that exited unexpectedly and were started again.",
@@ -394,6 +403,22 @@ class CpuMeter:
         now = self._clock()
         self._series.inc(max(now - self._last, 0.0))
         self._last = now
+
+
+def time_gc_pauses(process: str) -> Callable[[str, dict[str, int]], None]:
+    """Observe every garbage collection of this process in `opswarden_gc_pause_seconds` (its series start at zero);
+    returns the callback it added to `gc.callbacks`."""
+    pauses = [GC_PAUSES.labels(process, str(generation)) for generation in range(3)]
+    started = [0.0]
+
+    def on_collection(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].observe(time.perf_counter() - started[0])
+
+    gc.callbacks.append(on_collection)
+    return on_collection
 
 
 #: The `process` label of the worker's own process; its input-stage processes are `input-<slot>`.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 import urllib.request
@@ -363,3 +364,16 @@ def test_an_input_process_relays_its_cpu_and_the_worker_serves_it_beside_its_own
     served = _served(merged)
     assert served["opswarden_cpu_seconds_total", (("process", "input-5"),)] == 3.0
     assert served["opswarden_cpu_seconds_total", (("process", "worker"),)] >= 2.0
+
+
+def test_each_garbage_collection_is_timed_by_process_and_generation() -> None:
+    timing = metrics.time_gc_pauses("input-9")
+    assert value("opswarden_gc_pause_seconds_count", process="input-9", generation="2") == 0  # at zero from the start
+    try:
+        gc.collect(1)
+        gc.collect()
+    finally:
+        gc.callbacks.remove(timing)
+    assert value("opswarden_gc_pause_seconds_count", process="input-9", generation="1") == 1
+    assert value("opswarden_gc_pause_seconds_count", process="input-9", generation="2") == 1
+    assert value("opswarden_gc_pause_seconds_sum", process="input-9", generation="2") > 0

@@ -190,9 +190,13 @@ def test_every_metric_name_used_exists(prometheus: Prometheus, metrics_source: M
     assert not missing, "metric names not exposed by opswarden:\n" + "\n".join(sorted(missing))
 
 
-def test_cpu_time_is_served_for_the_worker_and_its_input_process(prometheus: Prometheus) -> None:
-    """The input-stage process's CPU reaches Prometheus through the worker's endpoint, under its own label."""
+def test_cpu_and_collections_are_served_for_the_worker_and_its_input_process(prometheus: Prometheus) -> None:
+    """The input-stage process's CPU and garbage collections reach Prometheus through the worker's endpoint, under
+    its own label."""
     result = prometheus.query("opswarden_cpu_seconds_total")["data"]["result"]
     spent = {series["metric"]["process"]: float(series["value"][1]) for series in result}
     assert set(spent) == {"worker", "input-0"}
     assert all(seconds > 0 for seconds in spent.values()), spent
+    result = prometheus.query("opswarden_gc_pause_seconds_count")["data"]["result"]
+    timed = {(series["metric"]["process"], series["metric"]["generation"]) for series in result}
+    assert timed == {(process, generation) for process in ("worker", "input-0") for generation in "012"}
