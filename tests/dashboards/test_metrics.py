@@ -341,10 +341,11 @@ def test_cpu_meter_counts_the_cpu_this_process_spends() -> None:
     while time.process_time() < spun:
         pass
     meter.record()
-    assert value("opswarden_cpu_seconds_total", process="input-8") - before >= 0.05
-    time.sleep(0.1)  # waiting is not working
+    spent = value("opswarden_cpu_seconds_total", process="input-8") - before
+    assert spent >= 0.05
+    time.sleep(0.3)  # waiting is not working
     meter.record()
-    assert value("opswarden_cpu_seconds_total", process="input-8") - before < 0.1
+    assert value("opswarden_cpu_seconds_total", process="input-8") - before - spent < 0.25
 
 
 def test_an_input_process_relays_its_cpu_and_the_worker_serves_it_beside_its_own() -> None:
