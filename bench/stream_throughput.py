@@ -9,7 +9,8 @@ Reports, in one run:
   process spent an event meanwhile (the worker, its input-stage processes and, when the benchmark started
   it or `--broker-pid` names it, the broker; read from Linux's `/proc`);
 - p50/p99 latency from produce to finding at a fixed offered rate (5,000 events/s), in steady state: the
-  load starts `SETTLE_S` after the worker's first verdict;
+  load starts `SETTLE_S` after the worker's first verdict; and what the worker's garbage collector did meanwhile
+  (read from its metrics endpoint), since its pauses are the latency's tail;
 - the ceiling: a bare aiokafka consumer reading and orjson-parsing the same topics.
 
 `--workers N` runs the throughput measurements with N workers in one group on this machine instead
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -46,9 +48,11 @@ import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.procfs import child_pids, cpu_seconds
 from models.config import OpswardenConfig
+from streams.embedded_broker import free_port
 from streams.outputs import OutputProducer
 from streams.settings import Settings, TopicNames
 from streams.topics import create_topics
@@ -247,15 +251,49 @@ def print_throughput(label: str, result: Throughput, target: int) -> None:
     print(f"  CPU µs an event while it ran: {cpu}", flush=True)
 
 
-def latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> tuple[float, float, int]:
-    """p50 and p99 seconds from produce of the releasing event to publish of the finding, at `rate` events/s."""
+def collections(metrics_port: int) -> dict[str, float]:
+    """The worker's garbage collections so far (`opswarden_gc_pause_seconds`, its own process): `count` and
+    `seconds` in all, and the collections at or under each bucket bound (`le <bound>`)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples if family.name == "opswarden_gc_pause_seconds" else ():
+            if sample.labels["process"] != "worker":
+                continue
+            name = {"_count": "count", "_sum": "seconds"}.get(sample.name.removeprefix(family.name), "")
+            name = name or (f"le {sample.labels['le']}" if sample.name.endswith("_bucket") else "")
+            if name:
+                totals[name] = totals.get(name, 0.0) + sample.value
+    return totals
+
+
+def describe_collections(before: dict[str, float], after: dict[str, float]) -> str:
+    """What the worker's collector did between two readings: how often, how long in all, and the longest."""
+    count = after["count"] - before["count"]
+    if not count:
+        return "no garbage collections"
+    bounds = sorted((float(key.removeprefix("le ")), key) for key in after if key.startswith("le "))
+    longest = next(bound for bound, key in bounds if after[key] - before.get(key, 0.0) == count)
+    seconds = after["seconds"] - before["seconds"]
+    most = f"at most {longest * 1e3:g} ms" if longest != math.inf else f"over {bounds[-2][0] * 1e3:g} ms"
+    noun = "garbage collection" if count == 1 else "garbage collections"
+    return f"{count:.0f} {noun}, {seconds * 1e3:.0f} ms in all, the longest {most}"
+
+
+def latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> tuple[float, float, int, str]:
+    """p50 and p99 seconds from produce of the releasing event to publish of the finding, at `rate` events/s, and
+    what the worker's garbage collector did meanwhile (its pauses are the tail)."""
     run = Run(bootstrap, workdir, "lat")
+    metrics_port = free_port()
+    run.env["OPSWARDEN_METRICS_PORT"] = str(metrics_port)
     config = OpswardenConfig()
     warm = releasing_index(0, config) + 1  # up to the event that releases the first verdict
     run.produce(warm, 1)
     run.start_workers()
     run.outputs("ledger", 1, timeout_s=120)  # the worker is up, its group joined, first verdict out
     time.sleep(SETTLE_S)
+    before = collections(metrics_port)
     producer = OutputProducer(run.settings)
     produced_at: dict[int, float] = {}
     total = int(rate * seconds)
@@ -272,6 +310,7 @@ def latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> tuple
     expected = (total - warm) // ROGUE_EVERY
     try:
         found = run.outputs("findings", expected, timeout_s=120)
+        collected = describe_collections(before, collections(metrics_port))
     finally:
         run.stop()
     delays = [
@@ -280,7 +319,7 @@ def latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> tuple
         if releasing_index(event_index(finding), config) in produced_at
     ]
     p50, p99 = np.percentile(np.array(delays), [50, 99])
-    return float(p50), float(p99), len(delays)
+    return float(p50), float(p99), len(delays), collected
 
 
 async def bare_consumer_rate(bootstrap: str, topic: str, records: int) -> float:
@@ -314,11 +353,12 @@ def ceiling(bootstrap: str, workdir: Path, events: int, envelope: int) -> float:
 
 
 def print_latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> None:
-    p50, p99, count = latency(bootstrap, workdir, rate, seconds)
+    p50, p99, count, collected = latency(bootstrap, workdir, rate, seconds)
     print(
         f"latency at {rate:,.0f} events/s: p50 {p50 * 1e3:.0f} ms, p99 {p99 * 1e3:.0f} ms ({count} findings)",
         flush=True,
     )
+    print(f"  the worker meanwhile: {collected}", flush=True)
 
 
 def broker_script() -> ModuleType:
