@@ -251,19 +251,21 @@ def print_throughput(label: str, result: Throughput, target: int) -> None:
     print(f"  CPU µs an event while it ran: {cpu}", flush=True)
 
 
-def collections(metrics_port: int) -> dict[str, float]:
+def gc_reading(metrics_port: int) -> dict[str, float]:
     """The worker's garbage collections so far (`opswarden_gc_pause_seconds`, its own process): `count` and
     `seconds` in all, and the collections at or under each bucket bound (`le <bound>`)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
         text = response.read().decode()
     totals: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
-        for sample in family.samples if family.name == "opswarden_gc_pause_seconds" else ():
+        if family.name != "opswarden_gc_pause_seconds":
+            continue
+        for sample in family.samples:
             if sample.labels["process"] != "worker":
                 continue
-            name = {"_count": "count", "_sum": "seconds"}.get(sample.name.removeprefix(family.name), "")
-            name = name or (f"le {sample.labels['le']}" if sample.name.endswith("_bucket") else "")
-            if name:
+            suffix = sample.name.removeprefix(family.name)
+            name = {"_count": "count", "_sum": "seconds", "_bucket": f"le {sample.labels.get('le')}"}.get(suffix)
+            if name is not None:
                 totals[name] = totals.get(name, 0.0) + sample.value
     return totals
 
@@ -293,7 +295,7 @@ def latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> tuple
     run.start_workers()
     run.outputs("ledger", 1, timeout_s=120)  # the worker is up, its group joined, first verdict out
     time.sleep(SETTLE_S)
-    before = collections(metrics_port)
+    before = gc_reading(metrics_port)
     producer = OutputProducer(run.settings)
     produced_at: dict[int, float] = {}
     total = int(rate * seconds)
@@ -310,7 +312,7 @@ def latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> tuple
     expected = (total - warm) // ROGUE_EVERY
     try:
         found = run.outputs("findings", expected, timeout_s=120)
-        collected = describe_collections(before, collections(metrics_port))
+        collected = describe_collections(before, gc_reading(metrics_port))
     finally:
         run.stop()
     delays = [

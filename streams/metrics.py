@@ -409,13 +409,14 @@ def time_gc_pauses(process: str) -> Callable[[str, dict[str, int]], None]:
     """Observe every garbage collection of this process in `opswarden_gc_pause_seconds` (its series start at zero);
     returns the callback it added to `gc.callbacks`."""
     pauses = [GC_PAUSES.labels(process, str(generation)) for generation in range(3)]
-    started = [0.0]
+    started = 0.0
 
     def on_collection(phase: str, info: dict[str, int]) -> None:
+        nonlocal started
         if phase == "start":
-            started[0] = time.perf_counter()
+            started = time.perf_counter()
         else:
-            pauses[info["generation"]].observe(time.perf_counter() - started[0])
+            pauses[info["generation"]].observe(time.perf_counter() - started)
 
     gc.callbacks.append(on_collection)
     return on_collection
