@@ -1,7 +1,7 @@
 """Cost of judging one change as authorizations grow: 100k records over 10k principals.
 
 Run: `python -m bench.judge [--records N] [--principals N] [--changes N]`. Reports the median and
-p99 of `AuthorizationJudge.judge` per change (candidate look-up, review of the candidates, verdict,
+p99 of `AuthorizationJudge.judge` per change (its JSON decoded, candidate look-up, review of the candidates, verdict,
 ledger entry and findings), on one core.
 """
 
@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from detectors.context import DetectionContext
-from detectors.judge import AuthorizationJudge, JudgeState
+from detectors.judge import AuthorizationJudge, JudgeState, held_change
 from models.authorization import AuthorizationRecord, FixedWindow
 from models.config import load_config
 from models.events import ChangeEvent, Principal, PrincipalKind, Scope, Source
@@ -104,7 +104,7 @@ def main() -> None:
     for record in records:
         context.authorizations.upsert(record)
     indexed = time.perf_counter() - started
-    changes = make_changes(args.changes, args.principals, records, rnd)
+    changes = [held_change(change) for change in make_changes(args.changes, args.principals, records, rnd)]
     for change in changes:  # warm-up: compile every glob once, as a running worker has
         judge.judge(change, JudgeState(), context)
     print(f"{args.records} records over {args.principals} principals indexed in {indexed:.2f} s")

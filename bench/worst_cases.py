@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from detectors.context import AuthorizationIndex, DetectionContext, RegistryIndex
-from detectors.judge import AuthorizationJudge, JudgeState
+from detectors.judge import AuthorizationJudge, JudgeState, held_change
 from detectors.windows import contains
 from models.authorization import AuthorizationRecord, RecurringWindow
 from models.config import load_config
@@ -68,7 +68,7 @@ def judging(history: int, authorized: bool) -> float:
         ctx.authorizations.upsert(record(f"CHG{day:06d}", T0 - timedelta(days=day + 1)))
     if authorized:
         ctx.authorizations.upsert(record("CHG999999", T0 - timedelta(minutes=30)))  # the latest, last in id order
-    changes = [change(number) for number in range(200)]
+    changes = [held_change(change(number)) for number in range(200)]  # as held: judging decodes the JSON
     return median_us(lambda number: judge.judge(changes[number], JudgeState(), ctx), len(changes))
 
 
@@ -95,9 +95,9 @@ def authorization_update(records: int) -> float:
 
 def state_write(held: int) -> float:
     """Encoding the state of a principal holding `held` changes in their grace period, as each state write does
-    while the principal stays active (their JSON made once, at the first write)."""
+    while the principal stays active (the changes are held as their JSON)."""
     judge = AuthorizationJudge(load_config(None))
-    state = JudgeState(pending=[change(number) for number in range(held)])
+    state = JudgeState(pending=[held_change(change(number)) for number in range(held)])
     size = len(judge.encode_state(state))
     print(f"  (a state of {held:,} held changes: {size / 1024:,.0f} KiB of JSON before compression)")
     return median_us(lambda _: judge.encode_state(state), 20)

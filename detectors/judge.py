@@ -33,7 +33,7 @@ from detectors.windows import contains, explain_miss
 from models.authorization import AuthorizationRecord, AuthStatus, AuthType, RecurringWindow
 from models.classify import is_production_change
 from models.config import AuthorizationConfig, OpswardenConfig
-from models.events import ActionEvent, ChangeEvent, CredentialKind, PrincipalKind
+from models.events import ActionEvent, ChangeEvent, CredentialKind, PrincipalKind, change_from_json, change_json
 from models.finding import Activity, Severity, title_case
 from models.parsers.base import Parsed
 from models.patterns import any_match, glob_match
@@ -83,20 +83,26 @@ class Declaration:
     run_id: str
 
 
+#: A change kept for later: (event time, event id, its JSON), decoded again when it is judged. A worker holds every
+#: production change for its grace period (15 minutes of its sources' event time): as models they took ~3.7 KB
+#: and 13 objects each that every garbage collection walked, stopping the worker for tens of milliseconds at a
+#: time, and a second or more once a long grace had them by the hundred thousand. This plain tuple of immutable
+#: values takes ~0.9 KB, and the collector stops tracking it after one look (it would scan a NamedTuple at each).
+#: Its order is the judging order: event time, then id.
+HeldChange = tuple[datetime, str, bytes]
+
+
 @dataclass
 class JudgeState:
     """One principal's pending changes, recent declarations, runs, and findings open to retro-approval."""
 
-    pending: list[ChangeEvent] = field(default_factory=list)  # in judging order: event time, then id
+    pending: list[HeldChange] = field(default_factory=list)  # in judging order
     declarations: list[Declaration] = field(default_factory=list)
     credential_runs: dict[str, str] = field(default_factory=dict)
     run_ends: dict[str, datetime] = field(default_factory=dict)
-    open_findings: list[tuple[str, ChangeEvent]] = field(default_factory=list)  # (verdict, change)
+    open_findings: list[tuple[str, HeldChange]] = field(default_factory=list)  # (verdict, change)
     seen: dict[str, datetime] = field(default_factory=dict)
     last_seen: datetime | None = None
-    #: The JSON of each change held, by event id: as it arrived when the driver has that (`received_json`), else
-    #: made at the first write. A busy principal's state is written at every write.
-    encoded: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -135,20 +141,19 @@ class CandidateReview:
         }
 
 
-def _judging_order(change: ChangeEvent) -> tuple[datetime, str]:
-    return change.event_time, change.event_id
+def held_change(change: ChangeEvent, received_json: bytes | None = None) -> HeldChange:
+    """A change as the judge keeps it, with the JSON it arrived as when the driver has that: a worker's state
+    then writes the bytes it read rather than encoding the change again."""
+    return change.event_time, change.event_id, received_json or change_json(change)
 
 
-def _hold(pending: list[ChangeEvent], change: ChangeEvent) -> None:
+def _hold(pending: list[HeldChange], change: HeldChange) -> None:
     """Keep `pending` in judging order, so the due changes are a prefix and the deadline is the first's.
-    Changes mostly arrive in order (engines step items in event time), so this is nearly always an append,
-    decided by the times alone."""
-    if pending:
-        last, at = pending[-1].event_time, change.event_time
-        if last > at or (last == at and pending[-1].event_id > change.event_id):
-            bisect.insort(pending, change, key=_judging_order)
-            return
-    pending.append(change)
+    Changes mostly arrive in order (engines step items in event time), so this is nearly always an append."""
+    if pending and pending[-1] > change:
+        bisect.insort(pending, change)
+    else:
+        pending.append(change)
 
 
 def _nearest_miss(review: CandidateReview) -> tuple[bool, bool, bool, bool, str]:
@@ -269,10 +274,10 @@ class AuthorizationJudge(Detector[JudgeState]):
         return JudgeState()
 
     def deadline(self, state: JudgeState) -> datetime | None:
-        due = state.pending[0].event_time + self._grace if state.pending else None
+        due = state.pending[0][0] + self._grace if state.pending else None
         if not state.open_findings:
             return due
-        closes = min(change.event_time for _, change in state.open_findings) + self.settings.retro_approval_limit
+        closes = min(change[0] for _, change in state.open_findings) + self.settings.retro_approval_limit
         return closes if due is None else min(due, closes)
 
     def last_seen(self, state: JudgeState) -> datetime | None:
@@ -284,22 +289,13 @@ class AuthorizationJudge(Detector[JudgeState]):
         return sum(len(state.pending) for state in store.values())
 
     def encode_state(self, state: JudgeState) -> bytes:
-        made, state.encoded = state.encoded, {}
-
-        def change_json(change: ChangeEvent) -> orjson.Fragment:
-            # Encoded as the worker's repartition lines are (`streams.routing.encode_item`): a change written from
-            # the bytes it arrived as and one encoded here are the same bytes, so a restored state writes the same.
-            data = made.get(change.event_id) or change.__pydantic_serializer__.to_json(change, exclude_none=True)
-            state.encoded[change.event_id] = data
-            return orjson.Fragment(data)
-
         return orjson.dumps(
             {
-                "pending": [change_json(c) for c in state.pending],
+                "pending": [orjson.Fragment(change[2]) for change in state.pending],
                 "declarations": [d.__dict__ for d in state.declarations],
                 "credential_runs": state.credential_runs,
                 "run_ends": state.run_ends,
-                "open": [[verdict, change_json(c)] for verdict, c in state.open_findings],
+                "open": [[verdict, orjson.Fragment(change[2])] for verdict, change in state.open_findings],
                 "seen": state.seen,
                 "last_seen": state.last_seen,
             }
@@ -308,11 +304,11 @@ class AuthorizationJudge(Detector[JudgeState]):
     def decode_state(self, data: bytes) -> JudgeState:
         raw = orjson.loads(data)
         return JudgeState(
-            pending=sorted((ChangeEvent.model_validate(c) for c in raw["pending"]), key=_judging_order),
+            pending=sorted(held_change(ChangeEvent.model_validate(c)) for c in raw["pending"]),
             declarations=[Declaration(**{**d, "time": datetime.fromisoformat(d["time"])}) for d in raw["declarations"]],
             credential_runs=raw["credential_runs"],
             run_ends={k: datetime.fromisoformat(v) for k, v in raw["run_ends"].items()},
-            open_findings=[(verdict, ChangeEvent.model_validate(c)) for verdict, c in raw["open"]],
+            open_findings=[(verdict, held_change(ChangeEvent.model_validate(c))) for verdict, c in raw["open"]],
             seen={k: datetime.fromisoformat(v) for k, v in raw["seen"].items()},
             last_seen=datetime.fromisoformat(raw["last_seen"]) if raw["last_seen"] else None,
         )
@@ -326,9 +322,7 @@ class AuthorizationJudge(Detector[JudgeState]):
             if event_id not in state.seen:
                 state.seen[event_id] = at
                 _forget_oldest(state.seen, self.settings.max_held_per_principal)
-                _hold(state.pending, item)
-                if ctx.received_json is not None:
-                    state.encoded[event_id] = ctx.received_json
+                _hold(state.pending, held_change(item, ctx.received_json))
                 return self._judge_overflow(state, ctx)
         elif isinstance(item, ActionEvent):
             self._remember_action(state, item)
@@ -370,7 +364,7 @@ class AuthorizationJudge(Detector[JudgeState]):
         graced = watermark - self._grace  # changes at or before this have had their grace period
         pending = state.pending
         cut = 0
-        while cut < len(pending) and pending[cut].event_time <= graced:
+        while cut < len(pending) and pending[cut][0] <= graced:
             cut += 1
         if cut:
             due, state.pending = pending[:cut], pending[cut:]
@@ -378,7 +372,7 @@ class AuthorizationJudge(Detector[JudgeState]):
                 out.extend(self.judge(change, state, ctx))
         closed = watermark - self.settings.retro_approval_limit
         if state.open_findings:
-            state.open_findings = [(u, c) for u, c in state.open_findings if c.event_time > closed]
+            state.open_findings = [(u, c) for u, c in state.open_findings if c[0] > closed]
         self._prune(state, watermark)
         return out
 
@@ -405,8 +399,9 @@ class AuthorizationJudge(Detector[JudgeState]):
 
     # -- judging --------------------------------------------------------------------------------
 
-    def judge(self, change: ChangeEvent, state: JudgeState, ctx: DetectionContext) -> Outputs:
-        """One verdict and ledger entry for `change`, plus every further check that applies."""
+    def judge(self, kept: HeldChange, state: JudgeState, ctx: DetectionContext) -> Outputs:
+        """One verdict and ledger entry for a held change, plus every further check that applies."""
+        change = change_from_json(kept[2])
         identities = change.principal.identities()
         workflow = ctx.registry.workflow_for(identities)
         out = Outputs()
@@ -425,7 +420,7 @@ class AuthorizationJudge(Detector[JudgeState]):
             )
             if record is None:
                 out.findings.append(self._verdict_finding(verdict, change, reviews, workflow).build())
-                state.open_findings.append((verdict, change))
+                state.open_findings.append((verdict, kept))
                 del state.open_findings[: -self.settings.max_held_per_principal]  # the oldest can no longer close
             else:
                 out.findings.extend(self._separation_of_duties(change, record, workflow))
@@ -650,16 +645,21 @@ class AuthorizationJudge(Detector[JudgeState]):
     def _retro_close(self, state: JudgeState, record: AuthorizationRecord) -> Outputs:
         """An emergency record approved after the fact closes the findings it covers, keeping history."""
         out = Outputs()
-        kept: list[tuple[str, ChangeEvent]] = []
-        for verdict, change in state.open_findings:
+        approved_at = record.first_time_in(AuthStatus.APPROVED)
+        limit = self.settings.retro_approval_limit
+        still_open: list[tuple[str, HeldChange]] = []
+        for verdict, kept in state.open_findings:
+            if approved_at is None or not kept[0] < approved_at <= kept[0] + limit:
+                still_open.append((verdict, kept))  # the record cannot be its retro-approval: not decoded
+                continue
+            change = change_from_json(kept[2])
             review = self.review(record, change)
             if review.retro and review.in_scope and review.in_window:
-                approved_at = record.first_time_in(AuthStatus.APPROVED) or change.event_time
                 out.findings.append(self._close(verdict, change, record, approved_at))
                 out.ledger.append(self._ledger(change, AUTHORIZED, record.id, record.owner))
             else:
-                kept.append((verdict, change))
-        state.open_findings = kept
+                still_open.append((verdict, kept))
+        state.open_findings = still_open
         return out
 
     def _close(self, verdict: str, change: ChangeEvent, record: AuthorizationRecord, at: datetime) -> Any:
