@@ -58,7 +58,7 @@ from streams.processing import (
     apply_authorization,
     apply_workflows,
 )
-from streams.routing import decode_message, encode_item, tick_message
+from streams.routing import decode_message, tick_message
 from streams.settings import Settings
 from streams.sources import InputHandler, SourceReader, milliseconds
 from streams.tables import GlobalReader, PartitionChangelog
@@ -200,7 +200,7 @@ class Runtime:
             for failure in handled.failures:
                 letter = DeadLetter(
                     None,
-                    encode_item(failure.item),
+                    failure.body,
                     RejectReason.PROCESSING_ERROR,
                     f"{type(failure.error).__name__}: {failure.error}",
                     *_where(message),

@@ -27,9 +27,8 @@ import orjson
 from detectors.base import Detector, Outputs
 from detectors.engine import Engine
 from models.config import OpswardenConfig
-from models.parsers.base import Parsed, item_time
 from streams.processing import SharedState
-from streams.routing import RoutedMessage
+from streams.routing import RoutedMessage, decode
 from streams.routing import partition_for as route
 from streams.settings import REORDER_MAX_ITEMS
 from streams.tables import TableStore
@@ -64,7 +63,7 @@ class PartitionEngine:
     clocks: MutableMapping[str, bytes]
     newest: datetime | None
     last_event_clock: float
-    buffer: list[tuple[datetime, int, Parsed, bytes]] = field(default_factory=list)  # time, arrival, item, its JSON
+    buffer: list[tuple[datetime, int, bytes, bytes]] = field(default_factory=list)  # time, arrival, tag, JSON
     arrivals: int = 0
     persisted_at: float = 0.0
 
@@ -91,7 +90,9 @@ class IdleClock:
 
 @dataclass(frozen=True)
 class ItemFailure:
-    item: Parsed
+    """An item that could not be decoded or processed: its JSON, for the dead letter, and why."""
+
+    body: bytes
     error: Exception
 
 
@@ -194,12 +195,11 @@ class PartitionedEngines:
         failures: list[ItemFailure] = []
         held_until: datetime | None = None
         now = time.monotonic()
-        for item, body in zip(message.items, message.bodies, strict=True):
-            moment = item_time(item)
+        for moment, tag, body in message.items:
             if moment is None:
-                self._process(engine, item, body, out, failures)
+                self._process(engine, tag, body, out, failures)
                 continue
-            heapq.heappush(holder.buffer, (moment, holder.arrivals, item, body))
+            heapq.heappush(holder.buffer, (moment, holder.arrivals, tag, body))
             holder.arrivals += 1
             held_until = moment if held_until is None else max(held_until, moment)
         if held_until is not None:
@@ -220,9 +220,9 @@ class PartitionedEngines:
 
     def _release(self, engine: Engine, holder: PartitionEngine, out: Outputs, failures: list[ItemFailure]) -> None:
         """The buffer's oldest item to the detectors, time first moved on to it."""
-        moment, _, item, body = heapq.heappop(holder.buffer)
+        moment, _, tag, body = heapq.heappop(holder.buffer)
         self._advance(engine, moment - self.config.allowed_lateness, out)
-        self._process(engine, item, body, out, failures)
+        self._process(engine, tag, body, out, failures)
 
     def persist(self, partition: int) -> None:
         """Write changed states and the partition's clocks to the tables (and so their changelogs); must run
@@ -250,12 +250,12 @@ class PartitionedEngines:
         out.extend(released)
 
     @staticmethod
-    def _process(engine: Engine, item: Parsed, body: bytes, out: Outputs, failures: list[ItemFailure]) -> None:
+    def _process(engine: Engine, tag: bytes, body: bytes, out: Outputs, failures: list[ItemFailure]) -> None:
         engine.context.received_json = body
         try:
-            out.extend(engine.process(item))
+            out.extend(engine.process(decode(tag, body)))
         except Exception as exc:  # one bad item must not stop the partition
-            failures.append(ItemFailure(item, exc))
+            failures.append(ItemFailure(body, exc))
         finally:
             engine.context.received_json = None
 

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     commit_interval_s: float = Field(default=1.0, gt=0)
     #: Event-time disorder absorbed before detectors see items (they then run in event-time order, as replay does).
     reorder_window_s: float = Field(default=60.0, ge=0)
-    #: Items a partition's reorder buffer holds at most (~3.7 KB each in memory): beyond, the oldest are released
+    #: Items a partition's reorder buffer holds at most (~0.9 KB each in memory): beyond, the oldest are released
     #: before the window has passed them, so a source dense in event time cannot take all the worker's memory.
     reorder_max_items: int = Field(default=REORDER_MAX_ITEMS, gt=0)
     #: How often a partition's changed detector states are written to their tables (and acks released). Each

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import random
 import time
@@ -24,7 +25,7 @@ from detectors.scenario import demo_scenario
 from models.config import OpswardenConfig
 from models.events import ChangeEvent
 from models.parsers import parse_document
-from models.parsers.base import ParseContext
+from models.parsers.base import ParseContext, Parsed, item_time
 from models.rejection import Rejection, RejectReason
 from streams import processing
 from streams.app import Runtime
@@ -44,7 +45,17 @@ from streams.processing import (
     parse_workflows,
 )
 from streams.replay import in_replay_order
-from streams.routing import decode_message, encode_item, items_message, partition_for, tick_message
+from streams.routing import (
+    UNTIMED_ITEMS,
+    RoutedMessage,
+    decode,
+    decode_item,
+    decode_message,
+    encode_item,
+    items_message,
+    partition_for,
+    tick_message,
+)
 from streams.send_command import file_messages
 from streams.settings import Settings, TopicNames
 
@@ -105,8 +116,19 @@ def test_every_kind_of_item_crosses_the_repartition_topics_unchanged() -> None:
     assert {item.kind for item in items} >= {"change", "aiops.action", "authorization"}
     lines = [encode_item(item) for item in items]
     assert not any(b"\n" in line for line in lines)
-    assert decode_message(items_message(lines)).items == items
-    assert [line[1:] for line in lines] == [item.model_dump_json(exclude_none=True).encode() for item in items]
+    routed = decode_message(items_message(lines)).items
+    assert [decode(tag, body) for _, tag, body in routed] == items
+    assert [moment for moment, _, _ in routed] == [item_time(item) for item in items]
+    assert [body for _, _, body in routed] == [item.model_dump_json(exclude_none=True).encode() for item in items]
+    assert [decode_item(line) for line in lines] == items
+
+
+def test_a_batch_written_before_item_times_were_in_its_lines_is_still_read() -> None:
+    """A rolling upgrade can leave such batches on the repartition topics for the new engines."""
+    items, _ = demo_items(OpswardenConfig())
+    lines = [encode_item(item) for item in items]
+    untimed = UNTIMED_ITEMS + b"\n".join(line[:1] + line[line.index(b" ") + 1 :] for line in lines)
+    assert decode_message(untimed).items == decode_message(items_message(lines)).items
 
 
 def test_partition_of_a_key_is_stable_and_spread() -> None:
@@ -160,7 +182,7 @@ def routed_batches(config: OpswardenConfig) -> list[tuple[str, int | None, list[
     ingestor.ingest([Message(None, value, topic, 0, offset) for offset, (topic, _, value) in enumerate(events)])
     batches = [(topic, partition, decode_message(value or b"")) for topic, partition, value, _ in producer.sent]
     return [
-        (topic, partition, [getattr(i, "event_id", getattr(i, "id", "")) for i in routed.items])
+        (topic, partition, [getattr(item, "event_id", getattr(item, "id", "")) for item in decoded(routed)])
         for topic, partition, routed in batches
         if routed.items
     ]
@@ -279,12 +301,50 @@ def test_a_full_reorder_buffer_lets_its_oldest_items_go_and_says_how_many() -> N
     handled = engines.handle(0, decode_message(items_message([encode_item(c) for c in reversed(changes)])))
     assert handled.released_early == 2
     holder = engines.engine_for(0)
-    assert sorted(getattr(item, "event_id", "") for _, _, item, _ in holder.buffer) == sorted(
+    assert sorted(orjson.loads(body)["event_id"] for _, _, _, body in holder.buffer) == sorted(
         c.event_id for c in changes[2:]
     )
     assert holder.engine.max_event_time == changes[1].event_time  # the two oldest went to the detectors
     assert handled.released_through is not None
     assert handled.released_through < changes[0].event_time  # the window itself let nothing go
+
+
+def decoded(routed: RoutedMessage) -> list[Parsed]:
+    return [decode(tag, body) for _, tag, body in routed.items]
+
+
+def test_items_wait_in_the_reorder_buffer_encoded_and_unseen_by_the_garbage_collector() -> None:
+    """An item waits `reorder_window_s` (60 s of event time): as models, a busy partition's thousands of waiting
+    items were walked by every collection, which stops the worker."""
+    config = OpswardenConfig()
+    detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
+    clock = IdleClock(idle_after_s=3600, rate=1, tick_interval_s=1)
+    tables: dict[str, dict[str, bytes]] = {d.name: {} for d in detectors}
+    engines = PartitionedEngines(config, detectors, tables, {}, 1, SharedState(), clock, timedelta(days=1))
+    items, _ = demo_items(config)
+    changes = [item for item in items if isinstance(item, ChangeEvent)]
+    engines.handle(0, decode_message(items_message([encode_item(c) for c in changes])))
+    buffer = engines.engine_for(0).buffer
+    assert len(buffer) == len(changes)
+    gc.collect()
+    assert not any(gc.is_tracked(waiting) for waiting in buffer)
+
+
+def test_an_item_that_cannot_be_decoded_fails_alone_with_its_json() -> None:
+    config = OpswardenConfig()
+    detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
+    clock = IdleClock(idle_after_s=3600, rate=1, tick_interval_s=1)
+    engines = PartitionedEngines(
+        config, detectors, {d.name: {} for d in detectors}, {}, 1, SharedState(), clock, timedelta(0)
+    )
+    items, _ = demo_items(config)
+    good, bad = (encode_item(c) for c in [item for item in items if isinstance(item, ChangeEvent)][:2])
+    broken = bad.replace(b'"event_id"', b'"no_id"')
+    handled = engines.handle(0, decode_message(items_message([good, broken])))
+    (failure,) = handled.failures
+    assert failure.body == broken.split(b" ", 1)[1]
+    assert "event_id" in str(failure.error)
+    assert engines.engine_for(0).engine.max_event_time == decode_item(good).event_time  # the good one was stepped
 
 
 def test_a_held_change_is_written_to_the_table_as_the_line_it_arrived_in() -> None:
@@ -297,8 +357,9 @@ def test_a_held_change_is_written_to_the_table_as_the_line_it_arrived_in() -> No
     items, _ = demo_items(config)
     held = next(item for item in items if isinstance(item, ChangeEvent) and item.is_change)
     line = encode_item(held)
-    body = orjson.dumps(dict(reversed(orjson.loads(line[1:]).items())))  # valid, but not how pydantic writes it
-    engines.handle(0, decode_message(items_message([line[:1] + body])))
+    head, json = line.split(b" ", 1)
+    body = orjson.dumps(dict(reversed(orjson.loads(json).items())))  # valid, but not how pydantic writes it
+    engines.handle(0, decode_message(items_message([head + b" " + body])))
     engines.persist(0)
     (state,) = tables["authorization"].values()
     assert body in state
