@@ -28,7 +28,7 @@ from detectors.base import Detector, Outputs
 from detectors.engine import Engine
 from models.config import OpswardenConfig
 from streams.processing import SharedState
-from streams.routing import RoutedMessage, decode
+from streams.routing import RoutedMessage, decode, epoch_us, from_epoch_us
 from streams.routing import partition_for as route
 from streams.settings import REORDER_MAX_ITEMS
 from streams.tables import TableStore
@@ -63,7 +63,7 @@ class PartitionEngine:
     clocks: MutableMapping[str, bytes]
     newest: datetime | None
     last_event_clock: float
-    buffer: list[tuple[datetime, int, bytes, bytes]] = field(default_factory=list)  # time, arrival, tag, JSON
+    buffer: list[tuple[int, int, bytes, bytes]] = field(default_factory=list)  # epoch µs, arrival, tag, JSON
     arrivals: int = 0
     persisted_at: float = 0.0
 
@@ -193,23 +193,27 @@ class PartitionedEngines:
         engine = holder.engine
         out = Outputs()
         failures: list[ItemFailure] = []
-        held_until: datetime | None = None
+        newest: int | None = None
         now = time.monotonic()
-        for moment, tag, body in message.items:
-            if moment is None:
+        for micros, tag, body in message.items:
+            if micros is None:
                 self._process(engine, tag, body, out, failures)
                 continue
-            heapq.heappush(holder.buffer, (moment, holder.arrivals, tag, body))
+            heapq.heappush(holder.buffer, (micros, holder.arrivals, tag, body))
             holder.arrivals += 1
-            held_until = moment if held_until is None else max(held_until, moment)
+            if newest is None or micros > newest:
+                newest = micros
+        held_until = from_epoch_us(newest) if newest is not None else None
         if held_until is not None:
             holder.newest = held_until if holder.newest is None else max(holder.newest, held_until)
         if held_until is not None or message.active:
             holder.last_event_clock = now
         shift = self.clock.shift(holder, now, message.tick_sent)
         horizon = holder.newest - self.reorder_window + shift if holder.newest is not None else None
-        while horizon is not None and holder.buffer and holder.buffer[0][0] <= horizon:
-            self._release(engine, holder, out, failures)
+        if horizon is not None:
+            reached = epoch_us(horizon)
+            while holder.buffer and holder.buffer[0][0] <= reached:
+                self._release(engine, holder, out, failures)
         if shift and horizon is not None:
             self._advance(engine, horizon - self.config.allowed_lateness, out)
         early = max(0, len(holder.buffer) - self.reorder_max_items)
@@ -220,8 +224,8 @@ class PartitionedEngines:
 
     def _release(self, engine: Engine, holder: PartitionEngine, out: Outputs, failures: list[ItemFailure]) -> None:
         """The buffer's oldest item to the detectors, time first moved on to it."""
-        moment, _, tag, body = heapq.heappop(holder.buffer)
-        self._advance(engine, moment - self.config.allowed_lateness, out)
+        micros, _, tag, body = heapq.heappop(holder.buffer)
+        self._advance(engine, from_epoch_us(micros) - self.config.allowed_lateness, out)
         self._process(engine, tag, body, out, failures)
 
     def persist(self, partition: int) -> None:

@@ -9,7 +9,7 @@ import random
 import time
 import zlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 import pytest
 from faust.types import TP
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detectors.base import KeyKind, Outputs
 from detectors.catalog import build_detectors
@@ -52,6 +54,8 @@ from streams.routing import (
     decode_item,
     decode_message,
     encode_item,
+    epoch_us,
+    from_epoch_us,
     items_message,
     partition_for,
     tick_message,
@@ -118,9 +122,17 @@ def test_every_kind_of_item_crosses_the_repartition_topics_unchanged() -> None:
     assert not any(b"\n" in line for line in lines)
     routed = decode_message(items_message(lines)).items
     assert [decode(tag, body) for _, tag, body in routed] == items
-    assert [moment for moment, _, _ in routed] == [item_time(item) for item in items]
+    assert [from_epoch_us(micros) if micros is not None else None for micros, _, _ in routed] == [
+        item_time(item) for item in items
+    ]
     assert [body for _, _, body in routed] == [item.model_dump_json(exclude_none=True).encode() for item in items]
     assert [decode_item(line) for line in lines] == items
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_an_item_time_crosses_the_repartition_topics_to_the_microsecond(moment: datetime) -> None:
+    """Items' times are in UTC (their models' validators see to it)."""
+    assert from_epoch_us(epoch_us(moment)) == moment
 
 
 def test_a_batch_written_before_item_times_were_in_its_lines_is_still_read() -> None:
@@ -556,6 +568,21 @@ def test_an_engine_revoked_while_waiting_for_the_broker_neither_writes_nor_acks(
     asyncio.run(runtime.judge(event))  # type: ignore[arg-type]
     assert event.acked is not rebalanced
     assert any(tables.values()) is not rebalanced
+
+
+def test_an_item_that_fails_in_the_engines_is_dead_lettered_as_its_json_and_the_rest_is_judged() -> None:
+    config = OpswardenConfig()
+    runtime, topic, _tables = judging_runtime(config, timedelta(0))
+    items, _ = demo_items(config)
+    lines = [encode_item(item) for item in items if item.kind == "change"]
+    broken = lines[0].replace(b'"event_id"', b'"no_id"')
+    event = Event(Message(None, items_message([broken, *lines[1:]]), topic, 0, 0))
+    asyncio.run(runtime.judge(event))  # type: ignore[arg-type]
+    sent = runtime.publisher.producer.sent  # type: ignore[attr-defined]
+    dead = [value for topic_name, _, value, _ in sent if topic_name == "deadletter"]
+    assert dead == [broken.split(b" ", 1)[1]]
+    assert event.acked
+    assert any(topic_name == "ledger" for topic_name, _, _, _ in sent)
 
 
 def test_acks_follow_offsets_so_a_tick_never_commits_the_batch_held_before_it() -> None:
