@@ -27,6 +27,7 @@ import orjson
 from detectors.base import Detector, Outputs
 from detectors.engine import Engine
 from models.config import OpswardenConfig
+from models.parsers.base import Parsed, item_time
 from streams.processing import SharedState
 from streams.routing import RoutedMessage, decode, epoch_us, from_epoch_us
 from streams.routing import partition_for as route
@@ -197,7 +198,9 @@ class PartitionedEngines:
         now = time.monotonic()
         for micros, tag, body in message.items:
             if micros is None:
-                self._process(engine, tag, body, out, failures)
+                item = self._decoded(tag, body, failures)
+                if item is not None:
+                    self._process(engine, item, body, out, failures)
                 continue
             heapq.heappush(holder.buffer, (micros, holder.arrivals, tag, body))
             holder.arrivals += 1
@@ -224,9 +227,14 @@ class PartitionedEngines:
 
     def _release(self, engine: Engine, holder: PartitionEngine, out: Outputs, failures: list[ItemFailure]) -> None:
         """The buffer's oldest item to the detectors, time first moved on to it."""
-        micros, _, tag, body = heapq.heappop(holder.buffer)
-        self._advance(engine, from_epoch_us(micros) - self.config.allowed_lateness, out)
-        self._process(engine, tag, body, out, failures)
+        _, _, tag, body = heapq.heappop(holder.buffer)
+        item = self._decoded(tag, body, failures)
+        if item is None:
+            return
+        moment = item_time(item)  # the time its line carried: read from the item, cheaper than from the integer
+        if moment is not None:
+            self._advance(engine, moment - self.config.allowed_lateness, out)
+        self._process(engine, item, body, out, failures)
 
     def persist(self, partition: int) -> None:
         """Write changed states and the partition's clocks to the tables (and so their changelogs); must run
@@ -254,10 +262,18 @@ class PartitionedEngines:
         out.extend(released)
 
     @staticmethod
-    def _process(engine: Engine, tag: bytes, body: bytes, out: Outputs, failures: list[ItemFailure]) -> None:
+    def _decoded(tag: bytes, body: bytes, failures: list[ItemFailure]) -> Parsed | None:
+        try:
+            return decode(tag, body)
+        except Exception as exc:  # a line that does not decode fails alone
+            failures.append(ItemFailure(body, exc))
+            return None
+
+    @staticmethod
+    def _process(engine: Engine, item: Parsed, body: bytes, out: Outputs, failures: list[ItemFailure]) -> None:
         engine.context.received_json = body
         try:
-            out.extend(engine.process(decode(tag, body)))
+            out.extend(engine.process(item))
         except Exception as exc:  # one bad item must not stop the partition
             failures.append(ItemFailure(body, exc))
         finally:
