@@ -249,7 +249,7 @@ class DetectionContext:
     #: Changes judged before the end of their grace period because their principal held too many (a count for
     #: the runtime's metrics, like the engine's evictions).
     judged_early: int = 0
-    #: The JSON the item being processed arrived as, when the driver has it (a worker: the item's repartition
-    #: line), so that a detector keeping the item in its state writes these bytes instead of encoding it again;
-    #: None otherwise (replay).
+    #: The JSON the item being processed arrived as, when the driver has it (a worker: the JSON of the item's
+    #: repartition line), so that a detector keeping the item holds and writes these bytes instead of encoding it
+    #: again; None otherwise (replay).
     received_json: bytes | None = None
