@@ -33,7 +33,7 @@ from detectors.windows import contains, explain_miss
 from models.authorization import AuthorizationRecord, AuthStatus, AuthType, RecurringWindow
 from models.classify import is_production_change
 from models.config import AuthorizationConfig, OpswardenConfig
-from models.events import ActionEvent, ChangeEvent, CredentialKind, PrincipalKind, change_from_json, change_json
+from models.events import ActionEvent, ChangeEvent, CredentialKind, PrincipalKind, change_from_json, compact_json
 from models.finding import Activity, Severity, title_case
 from models.parsers.base import Parsed
 from models.patterns import any_match, glob_match
@@ -84,10 +84,10 @@ class Declaration:
 
 
 #: A change kept for later: (event time, event id, its JSON), decoded again when it is judged. A worker holds every
-#: production change for its grace period (15 minutes of its sources' event time): as models they took ~3.7 KB
-#: and 13 objects each that every garbage collection walked, stopping the worker for tens of milliseconds at a
+#: production change for its grace period (15 minutes of its sources' event time): as models they took ~4.5 KB
+#: and 12 objects each that every garbage collection walked, stopping the worker for tens of milliseconds at a
 #: time, and a second or more once a long grace had them by the hundred thousand. This plain tuple of immutable
-#: values takes ~0.9 KB, and the collector stops tracking it after one look (it would scan a NamedTuple at each).
+#: values takes ~1 KB, and the collector stops tracking it after one look (it would scan a NamedTuple at each).
 #: Its order is the judging order: event time, then id.
 HeldChange = tuple[datetime, str, bytes]
 
@@ -144,7 +144,7 @@ class CandidateReview:
 def held_change(change: ChangeEvent, received_json: bytes | None = None) -> HeldChange:
     """A change as the judge keeps it, with the JSON it arrived as when the driver has that: a worker's state
     then writes the bytes it read rather than encoding the change again."""
-    return change.event_time, change.event_id, received_json or change_json(change)
+    return change.event_time, change.event_id, received_json or compact_json(change)
 
 
 def _hold(pending: list[HeldChange], change: HeldChange) -> None:

@@ -26,7 +26,7 @@ import orjson
 from pydantic import BaseModel
 
 from models.authorization import AuthorizationRecord
-from models.events import ActionEvent, AlertEvent, ChangeEvent
+from models.events import ActionEvent, AlertEvent, ChangeEvent, compact_json
 from models.parsers.base import Parsed, item_time
 
 MODEL_BY_KIND: dict[str, type[BaseModel]] = {
@@ -70,13 +70,10 @@ def partition_for(key: str, partitions: int) -> int:
 
 def encode_item(item: Parsed) -> bytes:
     """One line: a one-byte kind tag, the item's event time (microseconds since the epoch, empty for none), a space,
-    then the item's JSON (which never holds a raw newline).
-
-    The model's serializer is called directly: `model_dump_json` is a Python wrapper that passes a dozen
-    arguments and decodes the bytes to text (which were encoded again here), 11,800 instructions an item more."""
+    then the item's JSON (`compact_json`, which never holds a raw newline)."""
     moment = item_time(item)
     stamp = b"%d " % epoch_us(moment) if moment is not None else b" "
-    return TAG_BY_KIND[item.kind] + stamp + item.__pydantic_serializer__.to_json(item, exclude_none=True)
+    return TAG_BY_KIND[item.kind] + stamp + compact_json(item)
 
 
 def routed_item(line: bytes) -> RoutedItem:
