@@ -58,6 +58,7 @@ from streams.routing import (
     from_epoch_us,
     items_message,
     partition_for,
+    routed_item,
     tick_message,
 )
 from streams.send_command import file_messages
@@ -139,7 +140,7 @@ def test_a_batch_written_before_item_times_were_in_its_lines_is_still_read() -> 
     """A rolling upgrade can leave such batches on the repartition topics for the new engines."""
     items, _ = demo_items(OpswardenConfig())
     lines = [encode_item(item) for item in items]
-    untimed = UNTIMED_ITEMS + b"\n".join(line[:1] + line[line.index(b" ") + 1 :] for line in lines)
+    untimed = UNTIMED_ITEMS + b"\n".join(tag + body for _, tag, body in map(routed_item, lines))
     assert decode_message(untimed).items == decode_message(items_message(lines)).items
 
 
@@ -325,14 +326,19 @@ def decoded(routed: RoutedMessage) -> list[Parsed]:
     return [decode(tag, body) for _, tag, body in routed.items]
 
 
+def principal_engines(config: OpswardenConfig, reorder_window: timedelta) -> PartitionedEngines:
+    """One partition of the principal detectors over dict tables, its idle clock never moving time on."""
+    detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
+    tables: dict[str, dict[str, bytes]] = {d.name: {} for d in detectors}
+    clock = IdleClock(idle_after_s=3600, rate=1, tick_interval_s=1)
+    return PartitionedEngines(config, detectors, tables, {}, 1, SharedState(), clock, reorder_window)
+
+
 def test_items_wait_in_the_reorder_buffer_encoded_and_unseen_by_the_garbage_collector() -> None:
     """An item waits `reorder_window_s` (60 s of event time): as models, a busy partition's thousands of waiting
     items were walked by every collection, which stops the worker."""
     config = OpswardenConfig()
-    detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
-    clock = IdleClock(idle_after_s=3600, rate=1, tick_interval_s=1)
-    tables: dict[str, dict[str, bytes]] = {d.name: {} for d in detectors}
-    engines = PartitionedEngines(config, detectors, tables, {}, 1, SharedState(), clock, timedelta(days=1))
+    engines = principal_engines(config, timedelta(days=1))
     items, _ = demo_items(config)
     changes = [item for item in items if isinstance(item, ChangeEvent)]
     engines.handle(0, decode_message(items_message([encode_item(c) for c in changes])))
@@ -344,17 +350,13 @@ def test_items_wait_in_the_reorder_buffer_encoded_and_unseen_by_the_garbage_coll
 
 def test_an_item_that_cannot_be_decoded_fails_alone_with_its_json() -> None:
     config = OpswardenConfig()
-    detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
-    clock = IdleClock(idle_after_s=3600, rate=1, tick_interval_s=1)
-    engines = PartitionedEngines(
-        config, detectors, {d.name: {} for d in detectors}, {}, 1, SharedState(), clock, timedelta(0)
-    )
+    engines = principal_engines(config, timedelta(0))
     items, _ = demo_items(config)
     good, bad = (encode_item(c) for c in [item for item in items if isinstance(item, ChangeEvent)][:2])
     broken = bad.replace(b'"event_id"', b'"no_id"')
     handled = engines.handle(0, decode_message(items_message([good, broken])))
     (failure,) = handled.failures
-    assert failure.body == broken.split(b" ", 1)[1]
+    assert failure.body == routed_item(broken)[2]
     assert "event_id" in str(failure.error)
     assert engines.engine_for(0).engine.max_event_time == decode_item(good).event_time  # the good one was stepped
 
@@ -362,10 +364,7 @@ def test_an_item_that_cannot_be_decoded_fails_alone_with_its_json() -> None:
 def test_a_held_change_is_written_to_the_table_as_the_line_it_arrived_in() -> None:
     """The judge's state reuses each change's repartition JSON: no second encoding of every held change."""
     config = OpswardenConfig()
-    detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
-    tables: dict[str, dict[str, bytes]] = {d.name: {} for d in detectors}
-    clock = IdleClock(idle_after_s=3600, rate=1, tick_interval_s=1)
-    engines = PartitionedEngines(config, detectors, tables, {}, 1, SharedState(), clock, timedelta(0))
+    engines = principal_engines(config, timedelta(0))
     items, _ = demo_items(config)
     held = next(item for item in items if isinstance(item, ChangeEvent) and item.is_change)
     line = encode_item(held)
@@ -373,7 +372,7 @@ def test_a_held_change_is_written_to_the_table_as_the_line_it_arrived_in() -> No
     body = orjson.dumps(dict(reversed(orjson.loads(json).items())))  # valid, but not how pydantic writes it
     engines.handle(0, decode_message(items_message([head + b" " + body])))
     engines.persist(0)
-    (state,) = tables["authorization"].values()
+    (state,) = engines.tables["authorization"].values()
     assert body in state
 
 
@@ -580,7 +579,7 @@ def test_an_item_that_fails_in_the_engines_is_dead_lettered_as_its_json_and_the_
     asyncio.run(runtime.judge(event))  # type: ignore[arg-type]
     sent = runtime.publisher.producer.sent  # type: ignore[attr-defined]
     dead = [value for topic_name, _, value, _ in sent if topic_name == "deadletter"]
-    assert dead == [broken.split(b" ", 1)[1]]
+    assert dead == [routed_item(broken)[2]]
     assert event.acked
     assert any(topic_name == "ledger" for topic_name, _, _, _ in sent)
 
