@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from detectors.context import DetectionContext
-from detectors.judge import AuthorizationJudge, JudgeState, held_change
+from detectors.held import held_change
+from detectors.judge import AuthorizationJudge, JudgeState
 from models.authorization import AuthorizationRecord, FixedWindow
 from models.config import load_config
 from models.events import ChangeEvent, Principal, PrincipalKind, Scope, Source

@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from detectors.context import AuthorizationIndex, DetectionContext, RegistryIndex
-from detectors.judge import AuthorizationJudge, JudgeState, held_change
+from detectors.held import held_change
+from detectors.judge import AuthorizationJudge, JudgeState
 from detectors.windows import contains
 from models.authorization import AuthorizationRecord, RecurringWindow
 from models.config import load_config

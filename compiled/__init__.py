@@ -28,7 +28,7 @@ from types import ModuleType
 #: What runs once per event or per record: parsers, detectors and their engine, and the stream stages around them.
 MODULES: tuple[str, ...] = (
     *(f"detectors.{name}" for name in (
-        "anomaly", "base", "context", "creep", "engine", "episode", "findings", "growth", "judge", "loops",
+        "anomaly", "base", "context", "creep", "engine", "episode", "findings", "growth", "held", "judge", "loops",
         "memo", "rate", "redelivery", "suppression", "windows",
     )),
     *(f"models.parsers.{name}" for name in (

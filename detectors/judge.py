@@ -29,11 +29,12 @@ import orjson
 from detectors.base import Detector, EvictionPolicy, KeyKind, LedgerEntry, Outputs
 from detectors.context import AuthorizationIndex, Candidate, DetectionContext, principal_key
 from detectors.findings import FindingSpec, spec_from_change
+from detectors.held import HeldChange, HeldView, JudgedChange, held_change
 from detectors.windows import contains, explain_miss
 from models.authorization import AuthorizationRecord, AuthStatus, AuthType, RecurringWindow
 from models.classify import is_production_change
 from models.config import AuthorizationConfig, OpswardenConfig
-from models.events import ActionEvent, ChangeEvent, CredentialKind, PrincipalKind, change_from_json, compact_json
+from models.events import ActionEvent, ChangeEvent, CredentialKind, PrincipalKind, change_from_json
 from models.finding import Activity, Severity, title_case
 from models.parsers.base import Parsed
 from models.patterns import any_match, glob_match
@@ -81,15 +82,6 @@ class Declaration:
     target: str
     workflow: str
     run_id: str
-
-
-#: A change kept for later: (event time, event id, its JSON), decoded again when it is judged. A worker holds every
-#: production change for its grace period (15 minutes of its sources' event time): as models they took ~4.5 KB
-#: and 12 objects each that every garbage collection walked, stopping the worker for tens of milliseconds at a
-#: time, and a second or more once a long grace had them by the hundred thousand. This plain tuple of immutable
-#: values takes ~1 KB, and the collector stops tracking it after one look (it would scan a NamedTuple at each).
-#: Its order is the judging order: event time, then id.
-HeldChange = tuple[datetime, str, bytes]
 
 
 @dataclass
@@ -141,12 +133,6 @@ class CandidateReview:
         }
 
 
-def held_change(change: ChangeEvent, received_json: bytes | None = None) -> HeldChange:
-    """A change as the judge keeps it, with the JSON it arrived as when the driver has that: a worker's state
-    then writes the bytes it read rather than encoding the change again."""
-    return change.event_time, change.event_id, received_json or compact_json(change)
-
-
 def _hold(pending: list[HeldChange], change: HeldChange) -> None:
     """Keep `pending` in judging order, so the due changes are a prefix and the deadline is the first's.
     Changes mostly arrive in order (engines step items in event time), so this is nearly always an append."""
@@ -194,7 +180,7 @@ def candidate_evidence(reviews: Reviews) -> dict[str, Any]:
     return evidence
 
 
-def covers(record: AuthorizationRecord, change: ChangeEvent) -> bool:
+def covers(record: AuthorizationRecord, change: JudgedChange) -> bool:
     """Whether a record's scope (actions, resources, environments) covers a change."""
     return (
         any_match(record.actions, change.action, ignore_case=True)
@@ -400,8 +386,9 @@ class AuthorizationJudge(Detector[JudgeState]):
     # -- judging --------------------------------------------------------------------------------
 
     def judge(self, kept: HeldChange, state: JudgeState, ctx: DetectionContext) -> Outputs:
-        """One verdict and ledger entry for a held change, plus every further check that applies."""
-        change = change_from_json(kept[2])
+        """One verdict and ledger entry for a held change, plus every further check that applies. An authorized
+        change without a finding is judged on its held facts alone; a finding's change is decoded."""
+        change = HeldView(kept)
         identities = change.principal.identities()
         workflow = ctx.registry.workflow_for(identities)
         out = Outputs()
@@ -413,19 +400,19 @@ class AuthorizationJudge(Detector[JudgeState]):
             if record is not None:
                 verdict = AUTHORIZED
             else:  # only a change that is not authorized needs the full review of every candidate
-                reviews = self.review_candidates(ctx.authorizations, identities, change)
+                reviews = self.review_candidates(ctx.authorizations, identities, change.model())
                 verdict, record = self.verdict(reviews.reviewed)
             out.ledger.append(
                 self._ledger(change, verdict, record.id if record else None, record.owner if record else None)
             )
             if record is None:
-                out.findings.append(self._verdict_finding(verdict, change, reviews, workflow).build())
+                out.findings.append(self._verdict_finding(verdict, change.model(), reviews, workflow).build())
                 state.open_findings.append((verdict, kept))
                 del state.open_findings[: -self.settings.max_held_per_principal]  # the oldest can no longer close
             else:
                 out.findings.extend(self._separation_of_duties(change, record, workflow))
         for finding_type, detail in self._automation_checks(change, state, workflow):
-            out.findings.append(self._check_finding(finding_type, change, workflow, detail, reviews).build())
+            out.findings.append(self._check_finding(finding_type, change.model(), workflow, detail, reviews).build())
         return out
 
     def review_candidates(self, index: AuthorizationIndex, identities: tuple[str, ...], change: ChangeEvent) -> Reviews:
@@ -453,7 +440,7 @@ class AuthorizationJudge(Detector[JudgeState]):
         return covers(row.record, change) and self.review(row.record, change).ever_approved
 
     def first_authorizing(
-        self, index: AuthorizationIndex, identities: tuple[str, ...], change: ChangeEvent
+        self, index: AuthorizationIndex, identities: tuple[str, ...], change: JudgedChange
     ) -> AuthorizationRecord | None:
         """Verdict 1 alone, cheapest test first: the fast path for the common, authorized change.
 
@@ -518,7 +505,7 @@ class AuthorizationJudge(Detector[JudgeState]):
             return REVOKED_USED, None
         return UNAUTHORIZED, None
 
-    def _ticketless(self, workflow: Workflow, change: ChangeEvent) -> bool:
+    def _ticketless(self, workflow: Workflow, change: JudgedChange) -> bool:
         if workflow.workflow_class is not WorkflowClass.EXECUTION:
             return False
         return any(
@@ -529,7 +516,7 @@ class AuthorizationJudge(Detector[JudgeState]):
         )
 
     def _automation_checks(
-        self, change: ChangeEvent, state: JudgeState, workflow: Workflow | None
+        self, change: JudgedChange, state: JudgeState, workflow: Workflow | None
     ) -> list[tuple[str, dict[str, Any]]]:
         principal = change.principal
         automation = principal.kind is PrincipalKind.MACHINE or workflow is not None
@@ -557,7 +544,7 @@ class AuthorizationJudge(Detector[JudgeState]):
             checks.append((UNDECLARED_AUTOMATION, {"workflow": workflow.name}))
         return checks
 
-    def _declared(self, change: ChangeEvent, state: JudgeState) -> bool:
+    def _declared(self, change: JudgedChange, state: JudgeState) -> bool:
         start = change.event_time - self.settings.declaration_before
         end = change.event_time + self.settings.declaration_after
         return any(
@@ -568,7 +555,7 @@ class AuthorizationJudge(Detector[JudgeState]):
         )
 
     def _separation_of_duties(
-        self, change: ChangeEvent, record: AuthorizationRecord, workflow: Workflow | None
+        self, change: HeldView, record: AuthorizationRecord, workflow: Workflow | None
     ) -> list[Any]:
         executor = _person(change.principal.human or (change.principal.name or change.principal.uid))
         requester = _person(record.requested_by)
@@ -582,7 +569,7 @@ class AuthorizationJudge(Detector[JudgeState]):
             return []
         detail = {"problem": problem, "executor": executor, "requested_by": record.requested_by,
                   "approved_by": list(record.approved_by), "record": record.id}  # fmt: skip
-        spec = self._check_finding(SEPARATION_OF_DUTIES, change, workflow, detail, Reviews())
+        spec = self._check_finding(SEPARATION_OF_DUTIES, change.model(), workflow, detail, Reviews())
         return [spec.build()]
 
     # -- findings -------------------------------------------------------------------------------
@@ -673,7 +660,7 @@ class AuthorizationJudge(Detector[JudgeState]):
         return spec.build()
 
     @staticmethod
-    def _ledger(change: ChangeEvent, verdict: str, authorizer: str | None, owner: str | None) -> LedgerEntry:
+    def _ledger(change: JudgedChange, verdict: str, authorizer: str | None, owner: str | None) -> LedgerEntry:
         return LedgerEntry(
             event_id=change.event_id,
             time=change.event_time,

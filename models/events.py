@@ -78,9 +78,13 @@ class Principal(Frozen):
 
     def identities(self) -> tuple[str, ...]:
         """Every uid an authorization or registry entry may name this principal by (each judged change asks)."""
-        uid, issuer = self.uid, self.issuer
-        named = (uid,) if uid else ()
-        return (*named, issuer) if issuer and issuer != uid else named
+        return identities_of(self.uid, self.issuer)
+
+
+def identities_of(uid: str, issuer: str | None) -> tuple[str, ...]:
+    """A principal's uid and the identity its session was issued from, when that is another."""
+    named = (uid,) if uid else ()
+    return (*named, issuer) if issuer and issuer != uid else named
 
 
 class Scope(Frozen):

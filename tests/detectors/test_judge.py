@@ -306,7 +306,7 @@ def test_findings_open_to_retro_approval_are_capped_and_the_oldest_can_no_longer
         built.process(change(f"e{number}", number))
     built.advance(at(60))  # past the grace period: all five judged unauthorized
     state = built.stores["authorization"][CAROL]
-    assert [event_id for _, (_, event_id, _) in state.open_findings] == ["e2", "e3", "e4"]
+    assert [held[1] for _, held in state.open_findings] == ["e2", "e3", "e4"]
     history = [{"status": "approved", "at": at(30).isoformat()}]
     emergency = record("CHG9", type="emergency", status="approved", status_changes=history,
                        window={"start": at(-10).isoformat(), "end": at(10).isoformat()})  # fmt: skip
@@ -525,10 +525,10 @@ def test_changes_arriving_out_of_order_are_held_and_judged_in_event_time_order()
     assert judge.deadline(state) == at(-3) + config.authorization.grace
     out = judge.on_watermark("k", state, at(0) + config.authorization.grace, ctx)
     assert [entry.event_id for entry in out.ledger] == ["early", "a", "b"]
-    assert [event_id for _, event_id, _ in state.pending] == ["late"]
+    assert [held[1] for held in state.pending] == ["late"]
     assert judge.deadline(state) == at(5) + config.authorization.grace
     restored = judge.decode_state(judge.encode_state(state))
-    assert [event_id for _, event_id, _ in restored.pending] == ["late"]
+    assert [held[1] for held in restored.pending] == ["late"]
 
 
 def test_a_held_change_is_written_as_the_json_it_arrived_as() -> None:
@@ -546,12 +546,14 @@ def test_a_held_change_is_written_as_the_json_it_arrived_as() -> None:
     written = judge.encode_state(state)
     assert reordered in written
     assert encoded_here.model_dump_json(exclude_none=True).encode() in written
-    assert [change_from_json(json) for _, _, json in judge.decode_state(written).pending] == [arrived, encoded_here]
+    assert [change_from_json(held[2]) for held in judge.decode_state(written).pending] == [arrived, encoded_here]
 
 
-def test_a_held_change_is_not_scanned_by_the_garbage_collector_after_one_look() -> None:
+def test_a_held_change_is_not_scanned_by_the_garbage_collector_after_two_looks() -> None:
     """A worker holds every production change for its grace period; were they models, each collection would walk
-    them all (13 objects a change), stopping the worker for longer the more it holds."""
+    them all (13 objects a change), stopping the worker for longer the more it holds. A held change is a tuple
+    of immutable values with its resources in a tuple inside it: the collector stops tracking the outer one at
+    the look after the one that untracks the inner."""
     config = load_config(None)
     judge = AuthorizationJudge(config)
     state = judge.new_state()
@@ -559,5 +561,28 @@ def test_a_held_change_is_not_scanned_by_the_garbage_collector_after_one_look() 
     for number in range(3):
         judge.on_item("k", state, change(f"e{number}", number), ctx)
     gc.collect()
+    gc.collect()
     assert len(state.pending) == 3
     assert not any(gc.is_tracked(held) for held in state.pending)
+
+
+def test_an_authorized_change_is_judged_on_its_held_facts_and_a_finding_decodes_its_change() -> None:
+    """Most changes are authorized with no finding: their verdict and ledger entry come from the facts held beside
+    the JSON, which is decoded only for a finding (here, the held JSON is swapped to tell the two apart)."""
+    config = load_config(None)
+    judge = AuthorizationJudge(config)
+    state = judge.new_state()
+    built = Engine(config, [judge])
+    built.context.authorizations.upsert(record("CHG1", actions=["ec2:AuthorizeSecurityGroupIngress"]))
+    authorized, unauthorized = change("e1", 0), change("e2", 1, action="ec2:RunInstances", source_ip="10.9.9.9")
+    for item in (authorized, unauthorized):
+        judge.on_item("k", state, item, built.context)
+    state.pending = [(*held[:2], b"not JSON", *held[3:]) if held[1] == "e1" else held for held in state.pending]
+    out = judge.on_watermark("k", state, at(1) + config.authorization.grace, built.context)
+    assert [(entry.event_id, entry.verdict, entry.authorized_by) for entry in out.ledger] == [
+        ("e1", "authorized", "CHG1"),
+        ("e2", "out_of_scope_change", None),
+    ]
+    (finding,) = out.findings
+    assert finding.finding_type == "out_of_scope_change"
+    assert finding.evidences[0].src_endpoint == {"ip": "10.9.9.9"}
