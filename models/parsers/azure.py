@@ -52,7 +52,7 @@ import orjson
 
 from models.classify import NOT_CHANGES, counts_as_change, is_azure_change
 from models.events import ChangeEvent, Grant, Outcome, Principal, PrincipalKind, Scope, Source
-from models.parsers.base import ParseContext, Parsed, Record, optional, optional_str
+from models.parsers.base import ParseContext, Parsed, Record, build, optional, optional_str
 from models.redact import redact
 from models.rejection import ParseError, RejectReason
 from models.timeutil import parse_time
@@ -320,7 +320,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Parsed]:
         and terminal
         and (category_key is None or category_key in _CHANGE_CATEGORIES)
     )
-    scope = Scope(account=_subscription(record, resource_id), region=optional_str(record, "location"))
+    scope = build(Scope, {"account": _subscription(record, resource_id), "region": optional_str(record, "location")})
     properties = record.get("properties")
     grants: tuple[Grant, ...] = ()
     if operation == ROLE_ASSIGNMENT_WRITE and outcome is Outcome.SUCCESS and terminal:
@@ -341,24 +341,27 @@ def parse(record: Record, ctx: ParseContext) -> list[Parsed]:
         "tenant_id": _claim(claims, *_TENANT_CLAIMS) or optional_str(record, "tenantId"),
         "caller_role": optional_str(evidence, "role"),
     }
-    event = ChangeEvent(
-        event_id=event_id,
-        source=Source.AZURE,
-        event_time=event_time,
-        received_time=ctx.received_time,
-        principal=_principal(record, claims, evidence),
-        action=operation,
-        resources=(resource,) if resource else (),
-        scope=scope,
-        environment=ctx.environments.resolve(Source.AZURE, scope),
-        outcome=outcome,
-        error_code=error_code,
-        is_change=counts_as_change(mutating, outcome),
-        source_ip=optional_str(record, "callerIpAddress")
-        or _claim(claims, "ipaddr")
-        or optional_str(record, "httpRequest", "clientIpAddress"),
-        grants=grants,
-        raw_ref=ctx.raw_ref(),
-        details=dict(redact({k: v for k, v in details.items() if v is not None})),
+    event = build(
+        ChangeEvent,
+        {
+            "event_id": event_id,
+            "source": Source.AZURE,
+            "event_time": event_time,
+            "received_time": ctx.received_time,
+            "principal": _principal(record, claims, evidence),
+            "action": operation,
+            "resources": (resource,) if resource else (),
+            "scope": scope,
+            "environment": ctx.environments.resolve(Source.AZURE, scope),
+            "outcome": outcome,
+            "error_code": error_code,
+            "is_change": counts_as_change(mutating, outcome),
+            "source_ip": optional_str(record, "callerIpAddress")
+            or _claim(claims, "ipaddr")
+            or optional_str(record, "httpRequest", "clientIpAddress"),
+            "grants": grants,
+            "raw_ref": ctx.raw_ref(),
+            "details": dict(redact({k: v for k, v in details.items() if v is not None})),
+        },
     )
     return [event]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
 
 from models.authorization import AuthorizationRecord
 from models.config import EnvironmentConfig
@@ -14,6 +16,14 @@ from models.timeutil import parse_time
 
 Parsed = ChangeEvent | ActionEvent | AlertEvent | AuthorizationRecord
 Record = dict[str, Any]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def build(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
+    """`model(**fields)`, validated the same, by pydantic's validator called directly. A call with keywords goes
+    through `type.__call__` and `BaseModel.__init__`, a Python frame, and packs the keywords into a dict twice:
+    ~10,000 instructions more for a change's 17 fields, ~3,000 for a two-field model, once per record."""
+    return model.__pydantic_validator__.validate_python(fields)  # type: ignore[no-any-return]
 
 
 def item_time(item: Parsed) -> datetime | None:
@@ -54,7 +64,7 @@ class ParseContext:
         return ParseContext(self.environments, self.received_time, self.origin, index)
 
     def raw_ref(self) -> RawRef:
-        return RawRef(origin=self.origin, index=self.index)
+        return build(RawRef, {"origin": self.origin, "index": self.index})
 
 
 class SourceParser(Protocol):

@@ -29,7 +29,7 @@ from models.events import (
     Scope,
     Source,
 )
-from models.parsers.base import ParseContext, Parsed, Record, optional, optional_str, require_str
+from models.parsers.base import ParseContext, Parsed, Record, build, optional, optional_str, require_str
 from models.redact import redact
 from models.rejection import ParseError, RejectReason
 from models.timeutil import parse_time
@@ -551,7 +551,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Parsed]:
 
     account = optional_str(view, "recipientAccountId") or optional_str(identity or {}, "accountId")
     region = optional_str(view, "awsRegion")
-    scope = Scope(account=account, region=region)
+    scope = build(Scope, {"account": account, "region": region})
     action = canonical_action(event_source, event_name)
     service, operation = action.split(":", 1)
 
@@ -568,23 +568,26 @@ def parse(record: Record, ctx: ParseContext) -> list[Parsed]:
 
     user_agent = optional_str(view, "userAgent")
     return [
-        ChangeEvent(
-            event_id=event_id,
-            source=Source.CLOUDTRAIL,
-            event_time=event_time,
-            received_time=ctx.received_time,
-            principal=principal,
-            action=action,
-            resources=tuple(resources[:_MAX_RESOURCES]),
-            scope=scope,
-            environment=ctx.environments.resolve(Source.CLOUDTRAIL, scope),
-            outcome=outcome,
-            error_code=error_code,
-            is_change=counts_as_change(mutating, outcome),
-            source_ip=optional_str(view, "sourceIPAddress"),
-            user_agent=user_agent[:_MAX_AGENT] if user_agent else None,
-            grants=grants,
-            raw_ref=ctx.raw_ref(),
-            details=_details(view, identity),
+        build(
+            ChangeEvent,
+            {
+                "event_id": event_id,
+                "source": Source.CLOUDTRAIL,
+                "event_time": event_time,
+                "received_time": ctx.received_time,
+                "principal": principal,
+                "action": action,
+                "resources": tuple(resources[:_MAX_RESOURCES]),
+                "scope": scope,
+                "environment": ctx.environments.resolve(Source.CLOUDTRAIL, scope),
+                "outcome": outcome,
+                "error_code": error_code,
+                "is_change": counts_as_change(mutating, outcome),
+                "source_ip": optional_str(view, "sourceIPAddress"),
+                "user_agent": user_agent[:_MAX_AGENT] if user_agent else None,
+                "grants": grants,
+                "raw_ref": ctx.raw_ref(),
+                "details": _details(view, identity),
+            },
         )
     ]

@@ -51,7 +51,7 @@ from models.events import (
     Scope,
     Source,
 )
-from models.parsers.base import ParseContext, Parsed, Record, optional, optional_str, require_str
+from models.parsers.base import ParseContext, Parsed, Record, build, optional, optional_str, require_str
 from models.redact import redact
 from models.rejection import ParseError, RejectReason
 from models.timeutil import parse_time
@@ -349,7 +349,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Parsed]:
     mutating = is_change_operation(action) and kind_of_log in _CHANGE_LOGS and not completion_only
     resource_name = optional_str(proto, "resourceName")
     resources = (full_resource_name(service, resource_name),) if resource_name else ()
-    scope = Scope(account=project_id(record), region=resource_label(record, "location", "zone", "region"))
+    region = resource_label(record, "location", "zone", "region")
+    scope = build(Scope, {"account": project_id(record), "region": region})
     source_ip, user_agent = request_metadata(proto)
     chain = delegation_chain(proto.get("authenticationInfo"))
     details: dict[str, Any] = {
@@ -360,23 +361,26 @@ def parse(record: Record, ctx: ParseContext) -> list[Parsed]:
         "status_message": status_message(proto),
         "delegation": chain or None,
     }
-    event = ChangeEvent(
-        event_id=event_id,
-        source=Source.GCP,
-        event_time=event_time,
-        received_time=ctx.received_time,
-        principal=gcp_principal(proto),
-        action=action,
-        resources=resources,
-        scope=scope,
-        environment=ctx.environments.resolve(Source.GCP, scope),
-        outcome=outcome,
-        error_code=error_code,
-        is_change=counts_as_change(mutating, outcome),
-        source_ip=source_ip,
-        user_agent=user_agent,
-        grants=binding_grants(proto) if outcome is Outcome.SUCCESS else (),
-        raw_ref=ctx.raw_ref(),
-        details=redact({k: v for k, v in details.items() if v is not None}),
+    event = build(
+        ChangeEvent,
+        {
+            "event_id": event_id,
+            "source": Source.GCP,
+            "event_time": event_time,
+            "received_time": ctx.received_time,
+            "principal": gcp_principal(proto),
+            "action": action,
+            "resources": resources,
+            "scope": scope,
+            "environment": ctx.environments.resolve(Source.GCP, scope),
+            "outcome": outcome,
+            "error_code": error_code,
+            "is_change": counts_as_change(mutating, outcome),
+            "source_ip": source_ip,
+            "user_agent": user_agent,
+            "grants": binding_grants(proto) if outcome is Outcome.SUCCESS else (),
+            "raw_ref": ctx.raw_ref(),
+            "details": redact({k: v for k, v in details.items() if v is not None}),
+        },
     )
     return [event]

@@ -58,6 +58,7 @@ from models.parsers.base import (
     ParseContext,
     Parsed,
     Record,
+    build,
     depth_exceeds,
     optional,
     optional_str,
@@ -335,7 +336,7 @@ def _from_event(
     code = _status_code(optional(event, "responseStatus", "code"))
     outcome, error_code = _outcome(code, stage, annotations)
     reason = optional_str(event, "responseStatus", "reason")
-    scope = Scope(cluster=cluster, namespace=namespace)
+    scope = build(Scope, {"cluster": cluster, "namespace": namespace})
     source_ips = event.get("sourceIPs")
     groups = optional(event, "user", "groups")
     details = {
@@ -351,26 +352,29 @@ def _from_event(
         "annotations": _kept_annotations(annotations),
         "replicas": _replicas(request_body, resource, subresource),
     }
-    return ChangeEvent(
-        event_id=audit_id,
-        source=Source.K8S,
-        event_time=event_time,
-        received_time=ctx.received_time,
-        principal=_principal(event),
-        action=action,
-        resources=resources,
-        scope=scope,
-        environment=ctx.environments.resolve(Source.K8S, scope),
-        outcome=outcome,
-        error_code=reason or error_code if outcome is not Outcome.SUCCESS else None,
-        is_change=counts_as_change(_is_mutating(verb, resource, subresource), outcome),
-        source_ip=_first_str(source_ips),
-        user_agent=optional_str(event, "userAgent"),
-        grants=binding_grants(verb, resource, subresource, namespace, request_body, response_body)
-        if outcome is Outcome.SUCCESS
-        else (),
-        raw_ref=ctx.raw_ref(),
-        details=_clean(details),
+    return build(
+        ChangeEvent,
+        {
+            "event_id": audit_id,
+            "source": Source.K8S,
+            "event_time": event_time,
+            "received_time": ctx.received_time,
+            "principal": _principal(event),
+            "action": action,
+            "resources": resources,
+            "scope": scope,
+            "environment": ctx.environments.resolve(Source.K8S, scope),
+            "outcome": outcome,
+            "error_code": reason or error_code if outcome is not Outcome.SUCCESS else None,
+            "is_change": counts_as_change(_is_mutating(verb, resource, subresource), outcome),
+            "source_ip": _first_str(source_ips),
+            "user_agent": optional_str(event, "userAgent"),
+            "grants": binding_grants(verb, resource, subresource, namespace, request_body, response_body)
+            if outcome is Outcome.SUCCESS
+            else (),
+            "raw_ref": ctx.raw_ref(),
+            "details": _clean(details),
+        },
     )
 
 
@@ -447,7 +451,7 @@ def _from_gke(record: Record, ctx: ParseContext) -> ChangeEvent:
     else:
         action, resources = f"k8s:{verb}:{method[len('io.k8s.') :]}", ()
     outcome, error_code = gcp.gcp_outcome(proto)
-    scope = Scope(cluster=cluster, namespace=namespace, region=gcp.resource_label(record, "location"))
+    scope = build(Scope, {"cluster": cluster, "namespace": namespace, "region": gcp.resource_label(record, "location")})
     source_ip, user_agent = gcp.request_metadata(proto)
     details = {
         "shape": "gke",
@@ -457,26 +461,29 @@ def _from_gke(record: Record, ctx: ParseContext) -> ChangeEvent:
         "status_message": gcp.status_message(proto),
         "annotations": _kept_annotations(labels),
     }
-    return ChangeEvent(
-        event_id=_gke_event_id(record, proto, operation),
-        source=Source.K8S,
-        event_time=event_time,
-        received_time=ctx.received_time,
-        principal=gcp.gcp_principal(proto, user_kind),
-        action=action,
-        resources=resources,
-        scope=scope,
-        environment=ctx.environments.resolve(Source.K8S, scope),
-        outcome=outcome,
-        error_code=error_code,
-        is_change=counts_as_change(_is_mutating(verb, resource, subresource), outcome),
-        source_ip=source_ip,
-        user_agent=user_agent,
-        grants=binding_grants(verb, resource, subresource, namespace, request_body, response_body)
-        if outcome is Outcome.SUCCESS
-        else (),
-        raw_ref=ctx.raw_ref(),
-        details=_clean(details),
+    return build(
+        ChangeEvent,
+        {
+            "event_id": _gke_event_id(record, proto, operation),
+            "source": Source.K8S,
+            "event_time": event_time,
+            "received_time": ctx.received_time,
+            "principal": gcp.gcp_principal(proto, user_kind),
+            "action": action,
+            "resources": resources,
+            "scope": scope,
+            "environment": ctx.environments.resolve(Source.K8S, scope),
+            "outcome": outcome,
+            "error_code": error_code,
+            "is_change": counts_as_change(_is_mutating(verb, resource, subresource), outcome),
+            "source_ip": source_ip,
+            "user_agent": user_agent,
+            "grants": binding_grants(verb, resource, subresource, namespace, request_body, response_body)
+            if outcome is Outcome.SUCCESS
+            else (),
+            "raw_ref": ctx.raw_ref(),
+            "details": _clean(details),
+        },
     )
 
 
