@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import orjson
 
 from models.events import ActionEvent, ActionPhase, Credential, CredentialKind, Trigger
-from models.parsers.base import ParseContext, Parsed, Record, require
+from models.parsers.base import ParseContext, Parsed, Record, build, require
 from models.redact import REDACTED, redact
 from models.rejection import ParseError, RejectReason
 from models.timeutil import parse_time
@@ -224,25 +224,34 @@ def _credential(value: Any) -> Credential | None:
     expires = as_time(cred["expires_at"], "credential.expires_at") if cred.get("expires_at") else None
     if issued is not None and expires is not None and expires < issued:
         raise ParseError(RejectReason.INVALID_VALUE, "credential.expires_at is before credential.issued_at")
-    return Credential(
-        id=optional_text(cred.get("id"), "credential.id"), kind=kind, issued_at=issued, expires_at=expires
+    return build(
+        Credential,
+        {
+            "id": optional_text(cred.get("id"), "credential.id"),
+            "kind": kind,
+            "issued_at": issued,
+            "expires_at": expires,
+        },
     )
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Parsed]:
-    event = ActionEvent(
-        id=text(require(record, "id"), "id"),
-        time=as_time(require(record, "time"), "time"),
-        workflow=text(require(record, "workflow"), "workflow"),
-        run_id=text(require(record, "run_id"), "run_id"),
-        phase=enum_value(require(record, "phase"), ActionPhase, "phase"),
-        action=text(require(record, "action"), "action"),
-        target=text(require(record, "target"), "target"),
-        environment=optional_text(record.get("environment"), "environment"),
-        principal=optional_text(record.get("principal"), "principal"),
-        trigger=_trigger(record.get("trigger")),
-        authorization_id=optional_text(record.get("authorization_id"), "authorization_id"),
-        credential=_credential(record.get("credential")),
-        raw_ref=ctx.raw_ref(),
+    event = build(
+        ActionEvent,
+        {
+            "id": text(require(record, "id"), "id"),
+            "time": as_time(require(record, "time"), "time"),
+            "workflow": text(require(record, "workflow"), "workflow"),
+            "run_id": text(require(record, "run_id"), "run_id"),
+            "phase": enum_value(require(record, "phase"), ActionPhase, "phase"),
+            "action": text(require(record, "action"), "action"),
+            "target": text(require(record, "target"), "target"),
+            "environment": optional_text(record.get("environment"), "environment"),
+            "principal": optional_text(record.get("principal"), "principal"),
+            "trigger": _trigger(record.get("trigger")),
+            "authorization_id": optional_text(record.get("authorization_id"), "authorization_id"),
+            "credential": _credential(record.get("credential")),
+            "raw_ref": ctx.raw_ref(),
+        },
     )
     return [event]

@@ -27,7 +27,7 @@ from typing import Any
 
 from models.events import AlertEvent, AlertStatus
 from models.parsers.aiops import as_time, iso_z, mapping, optional_text, stable_hash, text
-from models.parsers.base import ParseContext, Parsed, Record
+from models.parsers.base import ParseContext, Parsed, Record, build
 from models.rejection import ParseError, RejectReason
 
 NAME = "alertmanager"
@@ -97,16 +97,19 @@ def _alert(alert: Record, default_status: Any, index: int, ctx: ParseContext) ->
     fingerprint = optional_text(alert.get("fingerprint"), f"{where}.fingerprint") or stable_hash(
         sorted((str(k), str(v)) for k, v in labels.items())
     )
-    return AlertEvent(
-        id=f"alertmanager:{fingerprint}:{status.value}:{iso_z(when)}",
-        time=when,
-        status=status,
-        alert=text(labels.get("alertname"), f"{where}.labels.alertname"),
-        fingerprint=fingerprint,
-        target=target_of(labels),
-        severity=_label(labels, "severity"),
-        environment=_label(labels, "environment", "env"),
-        raw_ref=ctx.raw_ref(),
+    return build(
+        AlertEvent,
+        {
+            "id": f"alertmanager:{fingerprint}:{status.value}:{iso_z(when)}",
+            "time": when,
+            "status": status,
+            "alert": text(labels.get("alertname"), f"{where}.labels.alertname"),
+            "fingerprint": fingerprint,
+            "target": target_of(labels),
+            "severity": _label(labels, "severity"),
+            "environment": _label(labels, "environment", "env"),
+            "raw_ref": ctx.raw_ref(),
+        },
     )
 
 

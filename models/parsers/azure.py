@@ -216,7 +216,7 @@ def _principal(record: Record, claims: dict[str, Any], evidence: dict[str, Any])
 
     uid = caller or upn or (app_id if id_type != "user" else None) or object_id or evidence_id
     if uid is None:
-        return Principal(uid=UNKNOWN_PRINCIPAL, kind=PrincipalKind.UNKNOWN)
+        return build(Principal, {"uid": UNKNOWN_PRINCIPAL, "kind": PrincipalKind.UNKNOWN})
     if _is_email(uid):
         kind = PrincipalKind.HUMAN
     elif uid == evidence_id and evidence_type:
@@ -231,12 +231,15 @@ def _principal(record: Record, claims: dict[str, Any], evidence: dict[str, Any])
     human = None
     if kind is PrincipalKind.HUMAN:
         human = upn or (uid if _is_email(uid) else None)
-    return Principal(
-        uid=uid,
-        kind=kind,
-        name=display,
-        issuer=managed_identity.lower() if managed_identity else None,
-        human=human,
+    return build(
+        Principal,
+        {
+            "uid": uid,
+            "kind": kind,
+            "name": display,
+            "issuer": managed_identity.lower() if managed_identity else None,
+            "human": human,
+        },
     )
 
 
@@ -277,7 +280,7 @@ def role_assignment_grants(properties: Any) -> tuple[Grant, ...]:
         kind = {"user": PrincipalKind.HUMAN, "serviceprincipal": PrincipalKind.MACHINE}.get(
             principal_type, PrincipalKind.UNKNOWN
         )
-        return (Grant(grantee=principal_id, privilege=privilege, grantee_kind=kind),)
+        return (build(Grant, {"grantee": principal_id, "privilege": privilege, "grantee_kind": kind}),)
     return ()
 
 

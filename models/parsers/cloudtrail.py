@@ -208,7 +208,7 @@ def _credential(identity: Record, session_kind: bool) -> Credential | None:
         kind = CredentialKind.SHORT_LIVED  # role and federation sessions are STS credentials by construction
     else:
         kind = CredentialKind.UNKNOWN
-    return Credential(id=key_id, kind=kind, issued_at=issued)
+    return build(Credential, {"id": key_id, "kind": kind, "issued_at": issued})
 
 
 def _assumed_role(identity: Record, partition: str) -> Principal:
@@ -230,14 +230,17 @@ def _assumed_role(identity: Record, partition: str) -> Principal:
     role_name = optional_str(identity, "sessionContext", "sessionIssuer", "userName") or role
     sso = any(x and _SSO_ROLE_PREFIX in x for x in (role, role_name, issuer))
     human_session = bool(session) and (sso or bool(_EMAIL.match(session or "")))
-    return Principal(
-        uid=arn or principal_id or issuer or "unknown",
-        kind=PrincipalKind.HUMAN if sso or human_session else PrincipalKind.MACHINE,
-        name=role_name,
-        issuer=issuer,
-        session_name=session,
-        human=session if human_session else None,
-        credential=_credential(identity, session_kind=True),
+    return build(
+        Principal,
+        {
+            "uid": arn or principal_id or issuer or "unknown",
+            "kind": PrincipalKind.HUMAN if sso or human_session else PrincipalKind.MACHINE,
+            "name": role_name,
+            "issuer": issuer,
+            "session_name": session,
+            "human": session if human_session else None,
+            "credential": _credential(identity, session_kind=True),
+        },
     )
 
 
@@ -260,7 +263,7 @@ def _identity_type(identity: Record) -> str | None:
 def principal_of(identity: Any, partition: str = "aws") -> Principal:
     """The acting principal from `userIdentity`; absent, an unknown principal (never a crash)."""
     if identity is None:
-        return Principal(uid="unknown")
+        return build(Principal, {"uid": "unknown"})
     if not isinstance(identity, dict):
         found = type(identity).__name__
         raise ParseError(RejectReason.INVALID_VALUE, f"userIdentity is a {found}, not an object")
@@ -273,53 +276,70 @@ def principal_of(identity: Any, partition: str = "aws") -> Principal:
         return _assumed_role(identity, partition)
     if kind == "IAMUser":
         built = f"arn:{partition}:iam::{account}:user/{user_name}" if account and user_name else None
-        return Principal(
-            uid=arn or built or principal_id or user_name or "unknown",
-            kind=PrincipalKind.HUMAN,
-            name=user_name,
-            human=user_name,
-            credential=_credential(identity, session_kind=False),
+        return build(
+            Principal,
+            {
+                "uid": arn or built or principal_id or user_name or "unknown",
+                "kind": PrincipalKind.HUMAN,
+                "name": user_name,
+                "human": user_name,
+                "credential": _credential(identity, session_kind=False),
+            },
         )
     if kind == "Root":
         built = f"arn:{partition}:iam::{account}:root" if account else None
-        return Principal(
-            uid=arn or built or principal_id or "root",
-            kind=PrincipalKind.HUMAN,
-            name=user_name or "root",
-            credential=_credential(identity, session_kind=False),
+        return build(
+            Principal,
+            {
+                "uid": arn or built or principal_id or "root",
+                "kind": PrincipalKind.HUMAN,
+                "name": user_name or "root",
+                "credential": _credential(identity, session_kind=False),
+            },
         )
     if kind == "AWSService":
         invoked_by = optional_str(identity, "invokedBy")
         uid = invoked_by or principal_id or "unknown"
-        return Principal(uid=uid, kind=PrincipalKind.SERVICE, name=invoked_by)
+        return build(Principal, {"uid": uid, "kind": PrincipalKind.SERVICE, "name": invoked_by})
     if kind == "FederatedUser":
         # GetFederationToken sessions: a broker names them; CloudTrail cannot say who is behind one.
         name = arn.rsplit("/", 1)[-1] if arn and "/" in arn else None
-        return Principal(
-            uid=arn or principal_id or "unknown",
-            kind=PrincipalKind.UNKNOWN,
-            name=name,
-            issuer=optional_str(identity, "sessionContext", "sessionIssuer", "arn"),
-            session_name=name,
-            credential=_credential(identity, session_kind=True),
+        return build(
+            Principal,
+            {
+                "uid": arn or principal_id or "unknown",
+                "kind": PrincipalKind.UNKNOWN,
+                "name": name,
+                "issuer": optional_str(identity, "sessionContext", "sessionIssuer", "arn"),
+                "session_name": name,
+                "credential": _credential(identity, session_kind=True),
+            },
         )
     if kind == "AWSAccount":
         # A principal of another account; only the account and an opaque principal id are known.
         issuer = f"arn:{partition}:iam::{account}:root" if account else None
-        return Principal(uid=principal_id or issuer or "unknown", kind=PrincipalKind.UNKNOWN, issuer=issuer)
-    if kind in ("IdentityCenterUser", "SAMLUser"):
-        return Principal(
-            uid=arn or principal_id or user_name or "unknown",
-            kind=PrincipalKind.HUMAN,
-            name=user_name,
-            human=user_name,
-            credential=_credential(identity, session_kind=True),
+        return build(
+            Principal, {"uid": principal_id or issuer or "unknown", "kind": PrincipalKind.UNKNOWN, "issuer": issuer}
         )
-    return Principal(
-        uid=arn or principal_id or user_name or "unknown",
-        kind=PrincipalKind.UNKNOWN,
-        name=user_name,
-        credential=_credential(identity, session_kind=False),
+    if kind in ("IdentityCenterUser", "SAMLUser"):
+        return build(
+            Principal,
+            {
+                "uid": arn or principal_id or user_name or "unknown",
+                "kind": PrincipalKind.HUMAN,
+                "name": user_name,
+                "human": user_name,
+                "credential": _credential(identity, session_kind=True),
+            },
+        )
+    return build(
+        Principal,
+        {
+            "uid": arn or principal_id or user_name or "unknown",
+            "kind": PrincipalKind.UNKNOWN,
+            "name": user_name,
+            "credential": _credential(identity, session_kind=False),
+        },
     )
 
 
@@ -455,22 +475,25 @@ def grants_of(
             privileges += [f"inline:{policy_name}"] if policy_name else []
             if _grants_everything(params.get("policyDocument")):
                 privileges.append("*:*")
-        grants += [Grant(grantee=grantee, privilege=p, grantee_kind=grantee_kind) for p in privileges]
+        grants += [build(Grant, {"grantee": grantee, "privilege": p, "grantee_kind": grantee_kind}) for p in privileges]
     elif event_name == "AddUserToGroup":
         user, group = name_of("userName"), name_of("groupName")
         if user and group:
             grants.append(
-                Grant(
-                    grantee=_iam_arn("userName", user, partition, account),
-                    privilege=f"group:{_iam_arn('groupName', group, partition, account)}",
-                    grantee_kind=PrincipalKind.HUMAN,
+                build(
+                    Grant,
+                    {
+                        "grantee": _iam_arn("userName", user, partition, account),
+                        "privilege": f"group:{_iam_arn('groupName', group, partition, account)}",
+                        "grantee_kind": PrincipalKind.HUMAN,
+                    },
                 )
             )
     elif event_name == "UpdateAssumeRolePolicy":
         role = name_of("roleName")
         if role:
             role_arn = _iam_arn("roleName", role, partition, account)
-            grants.append(Grant(grantee=role_arn, privilege="trust_policy"))
+            grants.append(build(Grant, {"grantee": role_arn, "privilege": "trust_policy"}))
     elif event_name in _USER_GRANTS:
         user = name_of("userName")
         own = optional_str(identity, "userName") if optional_str(identity, "type") == "IAMUser" else None
@@ -478,7 +501,9 @@ def grants_of(
             user_arn = _iam_arn("userName", user, partition, account)
             if user_arn not in principal.identities():
                 privilege = _USER_GRANTS[event_name]
-                grants.append(Grant(grantee=user_arn, privilege=privilege, grantee_kind=PrincipalKind.HUMAN))
+                grants.append(
+                    build(Grant, {"grantee": user_arn, "privilege": privilege, "grantee_kind": PrincipalKind.HUMAN})
+                )
     return tuple(grants)
 
 

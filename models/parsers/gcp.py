@@ -245,10 +245,13 @@ def gcp_principal(proto: dict[str, Any], kind_of: Callable[[str | None], Princip
     key = optional_str(auth, "serviceAccountKeyName")
     credential: Credential | None = None
     if key:
-        credential = Credential(id=key, kind=CredentialKind.STATIC)
+        credential = build(Credential, {"id": key, "kind": CredentialKind.STATIC})
     elif chain:
-        credential = Credential(kind=CredentialKind.SHORT_LIVED)
-    return Principal(uid=uid or UNKNOWN_PRINCIPAL, kind=kind, issuer=issuer, human=human, credential=credential)
+        credential = build(Credential, {"kind": CredentialKind.SHORT_LIVED})
+    return build(
+        Principal,
+        {"uid": uid or UNKNOWN_PRINCIPAL, "kind": kind, "issuer": issuer, "human": human, "credential": credential},
+    )
 
 
 # --- outcome, resources, grants -----------------------------------------------------------------------
@@ -310,7 +313,8 @@ def binding_grants(proto: dict[str, Any]) -> tuple[Grant, ...]:
                 continue
             grantee = _strip_member(member)
             grants.setdefault(
-                (grantee, role), Grant(grantee=grantee, privilege=role, grantee_kind=_member_kind(member))
+                (grantee, role),
+                build(Grant, {"grantee": grantee, "privilege": role, "grantee_kind": _member_kind(member)}),
             )
     return tuple(grants.values())
 

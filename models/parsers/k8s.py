@@ -136,11 +136,14 @@ def _principal(event: Record) -> Principal:
     impersonated = optional_str(event, "impersonatedUser", "username")
     if impersonated:
         original_kind = user_kind(username)
-        return Principal(
-            uid=impersonated,
-            kind=user_kind(impersonated),
-            issuer=username,
-            human=username if original_kind is PrincipalKind.HUMAN else None,
+        return build(
+            Principal,
+            {
+                "uid": impersonated,
+                "kind": user_kind(impersonated),
+                "issuer": username,
+                "human": username if original_kind is PrincipalKind.HUMAN else None,
+            },
         )
     kind = user_kind(username)
     extra = optional(event, "user", "extra")
@@ -152,14 +155,17 @@ def _principal(event: Record) -> Principal:
     credential = None
     if key:
         kind_of_key = {"ASIA": CredentialKind.SHORT_LIVED, "AKIA": CredentialKind.STATIC}.get(key[:4])
-        credential = Credential(id=key, kind=kind_of_key or CredentialKind.UNKNOWN)
-    return Principal(
-        uid=username or gcp.UNKNOWN_PRINCIPAL,
-        kind=kind,
-        issuer=issuer,
-        session_name=session,
-        human=username if kind is PrincipalKind.HUMAN else None,
-        credential=credential,
+        credential = build(Credential, {"id": key, "kind": kind_of_key or CredentialKind.UNKNOWN})
+    return build(
+        Principal,
+        {
+            "uid": username or gcp.UNKNOWN_PRINCIPAL,
+            "kind": kind,
+            "issuer": issuer,
+            "session_name": session,
+            "human": username if kind is PrincipalKind.HUMAN else None,
+            "credential": credential,
+        },
     )
 
 
@@ -224,7 +230,9 @@ def binding_grants(
             grantee, grantee_kind = name, user_kind(name)
         else:
             grantee, grantee_kind = name, PrincipalKind.UNKNOWN
-        grants.setdefault(grantee, Grant(grantee=grantee, privilege=privilege, grantee_kind=grantee_kind))
+        grants.setdefault(
+            grantee, build(Grant, {"grantee": grantee, "privilege": privilege, "grantee_kind": grantee_kind})
+        )
     return tuple(grants.values())
 
 

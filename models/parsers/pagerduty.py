@@ -28,7 +28,7 @@ from typing import Any
 
 from models.events import ActionEvent, ActionPhase, AlertEvent, AlertStatus, Trigger
 from models.parsers.aiops import as_time, mapping, optional_text, text
-from models.parsers.base import ParseContext, Parsed, Record, require
+from models.parsers.base import ParseContext, Parsed, Record, build, require
 from models.rejection import ParseError, RejectReason
 
 NAME = "pagerduty"
@@ -68,17 +68,20 @@ def _incident(event: Record, event_type: str, ctx: ParseContext) -> AlertEvent:
     severity = (
         optional_text(priority.get("summary"), "event.data.priority.summary") if isinstance(priority, dict) else None
     )
-    return AlertEvent(
-        id=text(event.get("id"), "event.id"),
-        time=as_time(require(event, "occurred_at"), "event.occurred_at"),
-        status=AlertStatus.FIRING if firing else AlertStatus.RESOLVED,
-        alert=optional_text(data.get("title"), "event.data.title")
-        or optional_text(data.get("summary"), "event.data.summary")
-        or incident_id,
-        fingerprint=optional_text(data.get("incident_key"), "event.data.incident_key") or incident_id,
-        target=f"pagerduty:service/{service}" if service else None,
-        severity=severity or optional_text(data.get("urgency"), "event.data.urgency"),
-        raw_ref=ctx.raw_ref(),
+    return build(
+        AlertEvent,
+        {
+            "id": text(event.get("id"), "event.id"),
+            "time": as_time(require(event, "occurred_at"), "event.occurred_at"),
+            "status": AlertStatus.FIRING if firing else AlertStatus.RESOLVED,
+            "alert": optional_text(data.get("title"), "event.data.title")
+            or optional_text(data.get("summary"), "event.data.summary")
+            or incident_id,
+            "fingerprint": optional_text(data.get("incident_key"), "event.data.incident_key") or incident_id,
+            "target": f"pagerduty:service/{service}" if service else None,
+            "severity": severity or optional_text(data.get("urgency"), "event.data.urgency"),
+            "raw_ref": ctx.raw_ref(),
+        },
     )
 
 
@@ -98,19 +101,22 @@ def _workflow(event: Record, event_type: str, ctx: ParseContext) -> ActionEvent:
     if agent_id is not None and isinstance(agent, dict):
         kind = optional_text(agent.get("type"), "event.agent.type") or "user_reference"
         principal = f"pagerduty:{kind.removesuffix('_reference')}/{agent_id}"
-    return ActionEvent(
-        id=text(event.get("id"), "event.id"),
-        time=as_time(require(event, "occurred_at"), "event.occurred_at"),
-        workflow=f"pagerduty:incident_workflow/{workflow}",
-        run_id=text(data.get("id"), "event.data.id"),
-        phase=_WORKFLOW_PHASES[event_type],
-        action="pagerduty:RunIncidentWorkflow",
-        target=f"pagerduty:incident/{incident_id}",
-        principal=principal,
-        trigger=Trigger(
-            alert=optional_text(incident.get("summary"), "event.data.incident.summary"), fingerprint=incident_id
-        ),
-        raw_ref=ctx.raw_ref(),
+    return build(
+        ActionEvent,
+        {
+            "id": text(event.get("id"), "event.id"),
+            "time": as_time(require(event, "occurred_at"), "event.occurred_at"),
+            "workflow": f"pagerduty:incident_workflow/{workflow}",
+            "run_id": text(data.get("id"), "event.data.id"),
+            "phase": _WORKFLOW_PHASES[event_type],
+            "action": "pagerduty:RunIncidentWorkflow",
+            "target": f"pagerduty:incident/{incident_id}",
+            "principal": principal,
+            "trigger": Trigger(
+                alert=optional_text(incident.get("summary"), "event.data.incident.summary"), fingerprint=incident_id
+            ),
+            "raw_ref": ctx.raw_ref(),
+        },
     )
 
 

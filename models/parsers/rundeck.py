@@ -23,7 +23,7 @@ from typing import Any
 
 from models.events import ActionEvent, ActionPhase
 from models.parsers.aiops import ParamFacts, as_time, mapping, optional_text, param_facts, text
-from models.parsers.base import ParseContext, Parsed, Record
+from models.parsers.base import ParseContext, Parsed, Record, build
 from models.rejection import ParseError, RejectReason
 
 NAME = "rundeck"
@@ -148,19 +148,22 @@ def parse(record: Record, ctx: ParseContext) -> list[Parsed]:
     targets = _targets(execution, facts, job_id, project)
     base_id = f"rundeck:{project}/{execution_id}:{trigger}"
     return [
-        ActionEvent(
-            id=base_id if len(targets) == 1 else f"{base_id}#{index}",
-            time=when,
-            workflow=workflow,
-            run_id=execution_id,
-            phase=phase,
-            action=action,
-            target=target,
-            environment=facts.environment,
-            principal=f"rundeck:user/{user}" if user else None,
-            trigger=facts.trigger,
-            authorization_id=facts.authorization_id,
-            raw_ref=ctx.raw_ref(),
+        build(
+            ActionEvent,
+            {
+                "id": base_id if len(targets) == 1 else f"{base_id}#{index}",
+                "time": when,
+                "workflow": workflow,
+                "run_id": execution_id,
+                "phase": phase,
+                "action": action,
+                "target": target,
+                "environment": facts.environment,
+                "principal": f"rundeck:user/{user}" if user else None,
+                "trigger": facts.trigger,
+                "authorization_id": facts.authorization_id,
+                "raw_ref": ctx.raw_ref(),
+            },
         )
         for index, target in enumerate(targets)
     ]

@@ -32,7 +32,7 @@ from datetime import datetime
 
 from models.events import ActionEvent, ActionPhase, Trigger
 from models.parsers.aiops import as_time, optional_text, param_facts, text
-from models.parsers.base import ParseContext, Parsed, Record
+from models.parsers.base import ParseContext, Parsed, Record, build
 from models.rejection import ParseError, RejectReason
 
 NAME = "stackstorm"
@@ -157,19 +157,22 @@ def parse(record: Record, ctx: ParseContext) -> list[Parsed]:
     targets = facts.targets or (f"st2:action/{ref}",)
     base_id = f"st2:{execution_id}:{status}"
     return [
-        ActionEvent(
-            id=base_id if len(targets) == 1 else f"{base_id}#{index}",
-            time=when,
-            workflow=f"st2:{ref}",
-            run_id=execution_id,
-            phase=phase,
-            action=facts.action or f"st2:{ref}",
-            target=target,
-            environment=facts.environment,
-            principal=f"st2:user/{user}" if user else None,
-            trigger=trigger,
-            authorization_id=facts.authorization_id,
-            raw_ref=ctx.raw_ref(),
+        build(
+            ActionEvent,
+            {
+                "id": base_id if len(targets) == 1 else f"{base_id}#{index}",
+                "time": when,
+                "workflow": f"st2:{ref}",
+                "run_id": execution_id,
+                "phase": phase,
+                "action": facts.action or f"st2:{ref}",
+                "target": target,
+                "environment": facts.environment,
+                "principal": f"st2:user/{user}" if user else None,
+                "trigger": trigger,
+                "authorization_id": facts.authorization_id,
+                "raw_ref": ctx.raw_ref(),
+            },
         )
         for index, target in enumerate(targets)
     ]
