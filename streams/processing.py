@@ -99,8 +99,8 @@ def origin(message: SourceMessage) -> str:
 
 
 def parse_message(message: SourceMessage, sources: tuple[str, ...], config: OpswardenConfig) -> ParseResult:
-    ctx = ParseContext(environments=config.environments, received_time=datetime.now(UTC), origin=origin(message))
-    return parse_document(message.value or b"", ctx, limits=config.limits, sources=sources)
+    ctx = ParseContext(config.environments, datetime.now(UTC), origin(message))
+    return parse_document(message.value or b"", ctx, config.limits, sources)  # by position: once per message
 
 
 class Ingestor:

@@ -9,8 +9,6 @@ A module of its own rather than the package's `__init__`, so that it is compiled
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -54,10 +52,16 @@ PARSERS: tuple[SourceParser, ...] = (
 BY_NAME: dict[str, SourceParser] = {parser.NAME: parser for parser in PARSERS}
 
 
-@dataclass
 class ParseResult:
-    items: list[Parsed] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
+    """A document's items and rejections. One is made per message: the constructor is written out, and so
+    compiled, where a dataclass's runs as Python with a default factory call for each list."""
+
+    items: list[Parsed]
+    rejections: list[Rejection]
+
+    def __init__(self, items: list[Parsed] | None = None, rejections: list[Rejection] | None = None) -> None:
+        self.items = [] if items is None else items
+        self.rejections = [] if rejections is None else rejections
 
     def extend(self, other: ParseResult) -> None:
         self.items.extend(other.items)
@@ -105,35 +109,42 @@ def _shallow(documents: list[Any], json_text: bytes | None, limit: int) -> list[
     return [too_deep if depth_exceeds(document, limit) else document for document in documents]
 
 
-def _panther_logs(tests: list[Any]) -> Iterator[Any]:
+def _panther_logs(tests: list[Any]) -> list[Any]:
     """The test events of a Panther rule file, without Panther's `p_*` enrichment fields."""
-    for test in tests:
-        log = test.get("Log") if isinstance(test, dict) else None
-        if log is not None:
-            yield {k: v for k, v in log.items() if not str(k).startswith("p_")} if isinstance(log, dict) else log
+    logs = [test.get("Log") for test in tests if isinstance(test, dict)]
+    return [
+        {k: v for k, v in log.items() if not str(k).startswith("p_")} if isinstance(log, dict) else log
+        for log in logs
+        if log is not None
+    ]
 
 
-def unwrap(document: Any) -> Iterator[Any]:
+def unwrap(document: Any) -> list[Any]:
     """Records from an envelope or the record itself.
 
     Envelopes: CloudTrail `{"Records": [...]}`, Azure `{"records": [...]}`, k8s EventList, EventBridge,
     JSON arrays, and Panther rule files (their `Tests[].Log`), which detection engineers keep test events in.
+    A list, not a generator: a generator's frame and resumption cost more than the one record most messages
+    hold, and an envelope's own list is returned as it is.
     """
     if isinstance(document, list):
-        for element in document:
-            yield from unwrap(element)
-    elif isinstance(document, dict) and "AnalysisType" in document and isinstance(document.get("Tests"), list):
-        yield from _panther_logs(document["Tests"])
-    elif isinstance(document, dict) and document.get("detail-type") == "AWS API Call via CloudTrail":
-        yield document.get("detail")  # EventBridge wraps one CloudTrail record
-    elif isinstance(document, dict) and isinstance(document.get("Records"), list):
-        yield from document["Records"]
-    elif isinstance(document, dict) and isinstance(document.get("records"), list) and "receiver" not in document:
-        yield from document["records"]
-    elif isinstance(document, dict) and document.get("kind") == "EventList" and isinstance(document.get("items"), list):
-        yield from document["items"]
-    else:
-        yield document
+        return [record for element in document for record in unwrap(element)]
+    if not isinstance(document, dict):
+        return [document]
+    if "AnalysisType" in document and isinstance(document.get("Tests"), list):
+        return _panther_logs(document["Tests"])
+    if document.get("detail-type") == "AWS API Call via CloudTrail":
+        return [document.get("detail")]  # EventBridge wraps one CloudTrail record
+    records = document.get("Records")
+    if isinstance(records, list):
+        return records
+    records = document.get("records")
+    if isinstance(records, list) and "receiver" not in document:
+        return records
+    items = document.get("items")
+    if document.get("kind") == "EventList" and isinstance(items, list):
+        return items
+    return [document]
 
 
 def detect(record: Record, candidates: tuple[SourceParser, ...] = PARSERS) -> SourceParser | None:
@@ -205,15 +216,16 @@ def _native_id(record: Any) -> str | None:
 def parse_document(
     data: bytes,
     ctx: ParseContext,
-    *,
     limits: LimitsConfig | None = None,
     sources: tuple[str, ...] | None = None,
+    *,
     as_yaml: bool = False,
 ) -> ParseResult:
-    """Every record in `data` parsed or rejected; `sources` limits the parsers (a topic's sources)."""
+    """Every record in `data` parsed or rejected; `sources` limits the parsers (a topic's sources). `limits` and
+    `sources` may be passed by position: the workers call this once per message, and a compiled call with
+    keywords packs them into a dict."""
     limits = limits or LimitsConfig()
     candidates = parsers_named(sources)
-    source = "/".join(sources) if sources else None
     result = ParseResult()
 
     def reject(reason: RejectReason, detail: str, index: int | None = None, record: Any = None) -> None:
@@ -221,7 +233,7 @@ def parse_document(
             Rejection(
                 reason=reason,
                 detail=detail,
-                source=source,
+                source="/".join(sources) if sources else None,
                 origin=ctx.origin,
                 index=index,
                 native_id=_native_id(record),

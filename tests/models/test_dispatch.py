@@ -15,6 +15,7 @@ from models.config import LimitsConfig
 from models.events import ChangeEvent
 from models.parsers import parse_document
 from models.parsers.base import ParseContext, depth_exceeds
+from models.parsers.document import unwrap
 from models.rejection import RejectReason
 from models.timeutil import parse_time
 
@@ -38,6 +39,27 @@ def test_eventbridge_envelope_is_unwrapped() -> None:
     wrapped = {"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2", "detail": RECORD}
     (event,) = parse_document(orjson.dumps(wrapped), ParseContext()).items
     assert event.event_id == "ev-1"
+
+
+@pytest.mark.parametrize(
+    ("document", "records"),
+    [
+        ({"Records": [{"a": 1}, {"a": 2}]}, [{"a": 1}, {"a": 2}]),
+        ({"records": [{"a": 1}]}, [{"a": 1}]),
+        ({"records": [{"a": 1}], "receiver": "team"}, [{"records": [{"a": 1}], "receiver": "team"}]),
+        ({"kind": "EventList", "items": [{"a": 1}]}, [{"a": 1}]),
+        ({"kind": "Pod", "items": [{"a": 1}]}, [{"kind": "Pod", "items": [{"a": 1}]}]),
+        ([{"a": 1}, [{"a": 2}, {"Records": [{"a": 3}]}]], [{"a": 1}, {"a": 2}, {"a": 3}]),
+        (
+            {"AnalysisType": "rule", "Tests": [{"Log": {"a": 1, "p_log_type": "AWS.CloudTrail"}}, {"Name": "no log"}]},
+            [{"a": 1}],
+        ),
+        ({"Records": "not a list"}, [{"Records": "not a list"}]),
+        ("text", ["text"]),
+    ],
+)
+def test_unwrap_gives_an_envelopes_records_or_the_document(document: object, records: list[object]) -> None:
+    assert unwrap(document) == records
 
 
 def test_json_lines_with_one_bad_line_keep_the_good_ones() -> None:
