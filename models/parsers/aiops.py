@@ -187,7 +187,9 @@ def param_facts(params: Any, where: str) -> ParamFacts:
     return ParamFacts(
         targets=tuple(targets),
         environment=_param_text(lowered, "environment", "env"),
-        trigger=Trigger(alert=alert, fingerprint=fingerprint, severity=severity) if alert or fingerprint else None,
+        trigger=build(Trigger, {"alert": alert, "fingerprint": fingerprint, "severity": severity})
+        if alert or fingerprint
+        else None,
         authorization_id=_param_text(lowered, "authorization_id", "change_id", "change_request"),
         action=action if action and ":" in action else None,
     )
@@ -206,10 +208,13 @@ def _trigger(value: Any) -> Trigger | None:
     if value is None:
         return None
     trigger = mapping(value, "trigger")
-    return Trigger(
-        alert=optional_text(trigger.get("alert"), "trigger.alert"),
-        fingerprint=optional_text(trigger.get("fingerprint"), "trigger.fingerprint"),
-        severity=optional_text(trigger.get("severity"), "trigger.severity"),
+    return build(
+        Trigger,
+        {
+            "alert": optional_text(trigger.get("alert"), "trigger.alert"),
+            "fingerprint": optional_text(trigger.get("fingerprint"), "trigger.fingerprint"),
+            "severity": optional_text(trigger.get("severity"), "trigger.severity"),
+        },
     )
 
 

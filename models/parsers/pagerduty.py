@@ -112,8 +112,12 @@ def _workflow(event: Record, event_type: str, ctx: ParseContext) -> ActionEvent:
             "action": "pagerduty:RunIncidentWorkflow",
             "target": f"pagerduty:incident/{incident_id}",
             "principal": principal,
-            "trigger": Trigger(
-                alert=optional_text(incident.get("summary"), "event.data.incident.summary"), fingerprint=incident_id
+            "trigger": build(
+                Trigger,
+                {
+                    "alert": optional_text(incident.get("summary"), "event.data.incident.summary"),
+                    "fingerprint": incident_id,
+                },
             ),
             "raw_ref": ctx.raw_ref(),
         },

@@ -151,7 +151,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Parsed]:
     trigger = facts.trigger
     trigger_ref = _trigger_ref(record)
     if trigger is None and trigger_ref:
-        trigger = Trigger(alert=trigger_ref)
+        trigger = build(Trigger, {"alert": trigger_ref})
     user = _context_user(record, liveaction)
     when = _time(record, liveaction, phase)
     targets = facts.targets or (f"st2:action/{ref}",)
