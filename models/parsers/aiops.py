@@ -183,13 +183,14 @@ def param_facts(params: Any, where: str) -> ParamFacts:
     alert = _param_text(lowered, "alert", "alertname", "alert_name")
     fingerprint = _param_text(lowered, "fingerprint", "alert_fingerprint")
     severity = _param_text(lowered, "severity")
+    trigger = None
+    if alert or fingerprint:
+        trigger = build(Trigger, {"alert": alert, "fingerprint": fingerprint, "severity": severity})
     action = _param_text(lowered, "action")
     return ParamFacts(
         targets=tuple(targets),
         environment=_param_text(lowered, "environment", "env"),
-        trigger=build(Trigger, {"alert": alert, "fingerprint": fingerprint, "severity": severity})
-        if alert or fingerprint
-        else None,
+        trigger=trigger,
         authorization_id=_param_text(lowered, "authorization_id", "change_id", "change_request"),
         action=action if action and ":" in action else None,
     )
