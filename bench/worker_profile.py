@@ -63,7 +63,7 @@ def python_name(symbol: str) -> str | None:
 
     Cython names a function `__pyx_pw_` (its Python wrapper), `__pyx_pf_` (its body) or `__pyx_gb_` (a
     generator's body), then each part of the module and class path after its length, then the function's
-    name after a counter.
+    name after a counter (`6encode_item` is the counter 6 and `encode_item`: no number follows `encode_`).
 
     >>> python_name("__pyx_pw_9detectors_5judge_18AuthorizationJudge_31judge")
     'detectors.judge.AuthorizationJudge.judge'
@@ -78,8 +78,8 @@ def python_name(symbol: str) -> str | None:
     parts, rest = [], found.group(1)
     while (prefixed := LENGTH_PREFIXED.match(rest)) is not None:
         length, body = int(prefixed.group(1)), prefixed.group(2)
-        if length == 0 or len(body) <= length or body[length] != "_":
-            break  # the counter before the function's name
+        if length == 0 or body[length : length + 1] != "_" or not body[length + 1 : length + 2].isdigit():
+            break  # the counter before the function's name: a part is followed by another number
         parts.append(body[:length])
         rest = body[length + 1 :]
     return ".".join([*parts, rest.lstrip("0123456789")])

@@ -54,6 +54,7 @@ def test_the_module_docstrings_examples_hold() -> None:
         ("__pyx_pw_7streams_7engines_18PartitionedEngines_9handle", "streams.engines.PartitionedEngines.handle"),
         ("__pyx_pf_7streams_7engines_18PartitionedEngines_8handle", "streams.engines.PartitionedEngines.handle"),
         ("__pyx_pw_9detectors_7episode_1epoch", "detectors.episode.epoch"),
+        ("__pyx_pf_7streams_7routing_6encode_item", "streams.routing.encode_item"),
         ("__pyx_pw_6models_7parsers_10cloudtrail_33_derived", "models.parsers.cloudtrail._derived"),
         ("__pyx_pw_6models_7parsers_4base_11require_str", "models.parsers.base.require_str"),
         (
