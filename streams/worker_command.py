@@ -1,7 +1,8 @@
 """`opswarden worker`: Faust's worker command around opswarden's app, against any Kafka cluster.
 
 Every argument is passed to `faust worker` (`--loglevel`, `--web-port`, ...). Faust starts its web server
-even when the app disables it, so `--without-web` is added unless `--with-web` is given.
+even when the app disables it, so `--without-web` is added unless `--with-web` is given. `--help` lists them
+without building the runtime, which connects to the cluster.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import click
+import faust
 import yaml
 from confluent_kafka import KafkaException
 
@@ -28,6 +30,15 @@ from streams.settings import Settings
 from streams.topics import anchor_engine_offsets
 
 log = logging.getLogger(__name__)
+
+HELP = """\
+opswarden worker: its input stage, the engines, and findings and ledger entries to Kafka.
+
+  Settings (bootstrap servers, TLS, SASL, topic names, partitions, the config and registry files, the metrics
+  port, 9464 by default) come from OPSWARDEN_* environment variables: see the README's Configuration and
+  `streams/settings.py`. The options below are `faust worker`'s; unlike Faust's default, the web server is off
+  unless --with-web is given.
+"""
 
 #: The exit status of a worker stopped by a failure to deliver outputs or write state (sysexits' EX_SOFTWARE).
 EXIT_FAILED = 70
@@ -66,6 +77,18 @@ def prepare_worker(settings: Settings) -> Runtime:
     return runtime
 
 
+def print_help() -> None:
+    """Ours, then Faust's worker options, without building the runtime: that connects to the cluster (its
+    producer, the engines' offsets), and help must come at once, with or without one."""
+    click.echo(HELP)
+    sys.argv = ["opswarden", "worker", "--help"]
+    try:
+        faust.App(Settings().app_id).main()  # a bare app: Faust's command line needs one, and it connects to nothing
+    except SystemExit as done:
+        if done.code:
+            raise
+
+
 def _loopback(settings: Settings) -> bool:
     return all(host.strip().startswith(("127.", "localhost")) for host in settings.bootstrap_servers.split(","))
 
@@ -78,9 +101,12 @@ def _loopback(settings: Settings) -> bool:
 @click.argument("faust_args", nargs=-1, type=click.UNPROCESSED)
 def worker_command(faust_args: tuple[str, ...]) -> None:
     """Run a worker (settings from OPSWARDEN_* variables; FAUST_ARGS go to `faust worker`)."""
+    if "--help" in faust_args:  # `-h` is Faust's `--web-host`
+        print_help()
+        return
     runtime = prepare_worker(Settings())
-    web = "--with-web" in faust_args or "--help" in faust_args
-    sys.argv = ["opswarden worker", "worker", *faust_args, *([] if web else ["--without-web"])]
+    web = "--with-web" in faust_args
+    sys.argv = ["opswarden", "worker", *faust_args, *([] if web else ["--without-web"])]
     try:
         runtime.app.main()
     except SystemExit as stopped:
