@@ -11,7 +11,9 @@ Reports, in one run:
 - p50/p99 latency from produce to finding at a fixed offered rate (5,000 events/s), in steady state: the
   load starts `SETTLE_S` after the worker's first verdict; and what the worker's garbage collector did meanwhile
   (read from its metrics endpoint), since its pauses are the latency's tail;
-- the ceiling: a bare aiokafka consumer reading and orjson-parsing the same topics.
+- the ceiling: a bare aiokafka consumer reading and orjson-parsing the same topics;
+- the machine's speed at the start and the end, as `bench.pipeline` measures it (CPU µs an event of our code,
+  no Kafka): this shared machine's speed drifts with the hour by up to four times, and the figures above with it.
 
 `--workers N` runs the throughput measurements with N workers in one group on this machine instead
 (scale-out without more cores); their CPU is summed.
@@ -245,6 +247,26 @@ def throughput(
     return Throughput(rate, cpu)
 
 
+#: `bench.pipeline`'s reading at the fastest hour seen, to read `machine_speed` against.
+FASTEST_PIPELINE_US = 73
+
+
+def machine_speed() -> float:
+    """`bench.pipeline`'s CPU µs an event, both stages, over 20,000 events in envelopes (a few seconds)."""
+    from bench import pipeline  # here: it reads this module's events, so importing it above would be circular
+
+    run = argparse.Namespace(events=20_000, envelope=ENVELOPE, batch=2000, default_gc=False)
+    return pipeline.measure(run, None).both_us
+
+
+def print_machine_speed(when: str) -> None:
+    print(
+        f"machine speed {when}: bench.pipeline {machine_speed():.0f} µs an event "
+        f"({FASTEST_PIPELINE_US} at the fastest hour seen)",
+        flush=True,
+    )
+
+
 def print_throughput(label: str, result: Throughput, target: int) -> None:
     cpu = ", ".join(f"{name} {us:.0f}" for name, us in result.cpu_us_per_event.items())
     print(f"end to end, {label} {result.events_per_s:10,.0f} events/s (target {target:,})", flush=True)
@@ -394,6 +416,7 @@ def main() -> None:
             print_latency(args.bootstrap, workdir, args.rate, args.seconds)
             return
         broker_pid = broker.pid if broker is not None else args.broker_pid
+        print_machine_speed("at the start")
         if args.workers != 1:
             print(f"{args.workers} workers in one group (the targets are for one)", flush=True)
         single = throughput(args.bootstrap, workdir, args.events, 1, broker_pid, args.workers)
@@ -404,6 +427,7 @@ def main() -> None:
         for envelope in (1, ENVELOPE):
             rate = ceiling(args.bootstrap, workdir, args.events, envelope)
             print(f"ceiling, bare aiokafka + orjson, {envelope} record(s)/message: {rate:10,.0f} events/s", flush=True)
+        print_machine_speed("at the end")
     finally:
         if broker is not None:
             broker_script().stop(broker)
