@@ -103,7 +103,7 @@ def stacks(script: str) -> Iterator[tuple[str, Stack]]:
 
 
 def owner(stack: Stack) -> str:
-    """The innermost function of ours on the stack, or the library of ours' callee; else the interpreter."""
+    """The innermost function of ours on the stack, or the library it called into; else the interpreter."""
     for symbol, library in stack:
         if (name := python_name(symbol)) is not None and name.startswith(OURS):
             return name
