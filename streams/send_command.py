@@ -19,6 +19,7 @@ import yaml
 from models.gzipped import is_gzip
 from streams.files import input_files, is_yaml
 from streams.outputs import OutputProducer
+from streams.reachability import require_cluster
 from streams.settings import Settings
 
 ID_FIELDS = ("id", "eventID", "auditID", "insertId", "eventDataId", "sys_id")
@@ -81,4 +82,5 @@ def send_files(settings: Settings, topic: str, paths: tuple[str, ...] | list[str
 def send_command(topic: str, paths: tuple[str, ...], bootstrap: str | None) -> None:
     """Produce the records in PATHS (files or folders) to TOPIC."""
     settings = Settings(bootstrap_servers=bootstrap) if bootstrap else Settings()
+    require_cluster(settings, "send")
     click.echo(f"sent {send_files(settings, topic, paths)} messages to {topic}")

@@ -82,21 +82,6 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
     return outcome
 
 
-def unreachable(settings: Settings, timeout_s: float) -> str | None:
-    """Why the cluster does not answer (no broker reached, TLS or SASL refused), or None when it does.
-
-    Asked once before a worker starts, by a client that logs nothing: a worker without a cluster then says so
-    in one line, where each client it starts would log every failed connection (some twenty lines a second)
-    until its own timeout."""
-    admin = AdminClient(settings.confluent_config() | {"log_level": 0})
-    try:
-        admin.list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        error = exc.args[0]
-        return error.str() if isinstance(error, KafkaError) else str(exc)
-    return None
-
-
 def anchor_engine_offsets(settings: Settings, timeout_s: float = 30.0) -> list[TopicPartition]:
     """Give every empty repartition partition the engines' group has no offset for a marker (a stale tick),
     and commit the group past it; returns the partitions anchored.

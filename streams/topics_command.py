@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from streams.reachability import require_cluster
 from streams.settings import Settings
 from streams.topics import create_topics
 
@@ -20,5 +21,6 @@ def create(bootstrap: str | None, partitions: int | None) -> None:
     """Create every topic that does not exist yet; existing ones are left as they are."""
     overrides = {k: v for k, v in (("bootstrap_servers", bootstrap), ("partitions", partitions)) if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    require_cluster(settings, "topics create")
     for name, outcome in create_topics(settings).items():
         click.echo(f"{outcome:8} {name}")

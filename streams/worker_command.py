@@ -26,8 +26,9 @@ from streams.config_loader import load_config_file
 from streams.outputs import OutputProducer
 from streams.processes import tune_gc
 from streams.processing import workflow_message
+from streams.reachability import require_cluster
 from streams.settings import Settings
-from streams.topics import anchor_engine_offsets, unreachable
+from streams.topics import anchor_engine_offsets
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ opswarden worker: its input stage, the engines, and findings and ledger entries 
 
 #: The exit status of a worker stopped by a failure to deliver outputs or write state (sysexits' EX_SOFTWARE).
 EXIT_FAILED = 70
-#: The exit status of a worker whose cluster did not answer at start (sysexits' EX_UNAVAILABLE).
-EXIT_UNAVAILABLE = 69
 
 
 def seed_registry(settings: Settings, path: Path) -> int:
@@ -107,13 +106,7 @@ def worker_command(faust_args: tuple[str, ...]) -> None:
         print_help()
         return
     settings = Settings()
-    if (problem := unreachable(settings, settings.connect_timeout_s)) is not None:
-        click.echo(
-            f"opswarden worker: no answer from the Kafka cluster at {settings.bootstrap_servers} (waited up to "
-            f"{settings.connect_timeout_s:g} s, OPSWARDEN_CONNECT_TIMEOUT_S): {problem}",
-            err=True,
-        )
-        raise SystemExit(EXIT_UNAVAILABLE)
+    require_cluster(settings, "worker")
     runtime = prepare_worker(settings)
     web = "--with-web" in faust_args
     sys.argv = ["opswarden", "worker", *faust_args, *([] if web else ["--without-web"])]
