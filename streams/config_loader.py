@@ -21,7 +21,10 @@ def load_config_file(path: Path | None) -> OpswardenConfig:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
-    return load_config(data)
+    try:
+        return load_config(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 def load_registry_file(path: Path) -> WorkflowRegistry:

@@ -9,7 +9,7 @@ import ssl
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Items a partition's reorder buffer holds at most, unless `OPSWARDEN_REORDER_MAX_ITEMS` says otherwise.
@@ -46,6 +46,15 @@ class TopicNames(BaseModel):
             self.name("azure"): ("azure",),
             self.name("actions"): ("aiops", "alertmanager", "pagerduty", "rundeck", "stackstorm"),
         }
+
+
+def settings_problem(error: ValidationError) -> str:
+    """What is wrong with each setting, by its variable's name and without its value (a password may be one)."""
+    lines = [
+        f"OPSWARDEN_{'__'.join(str(part) for part in detail['loc']).upper()}: {detail['msg']}"
+        for detail in error.errors()
+    ]
+    return "invalid settings (OPSWARDEN_* variables, or the options that override them):\n  " + "\n  ".join(lines)
 
 
 class Settings(BaseSettings):
