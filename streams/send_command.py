@@ -15,10 +15,11 @@ from typing import Any
 import click
 import orjson
 import yaml
+from confluent_kafka import KafkaException
 
 from models.gzipped import is_gzip
 from streams.files import input_files, is_yaml
-from streams.outputs import OutputProducer
+from streams.outputs import DeliveryFailed, OutputProducer
 from streams.reachability import require_cluster
 from streams.settings import Settings
 
@@ -83,4 +84,9 @@ def send_command(topic: str, paths: tuple[str, ...], bootstrap: str | None) -> N
     """Produce the records in PATHS (files or folders) to TOPIC."""
     settings = Settings(bootstrap_servers=bootstrap) if bootstrap else Settings()
     require_cluster(settings, "send")
-    click.echo(f"sent {send_files(settings, topic, paths)} messages to {topic}")
+    try:
+        count = send_files(settings, topic, paths)
+    except (DeliveryFailed, KafkaException) as exc:  # refused by the broker, or by the client (too large)
+        click.echo(f"opswarden send: {exc}", err=True)
+        raise SystemExit(1) from exc
+    click.echo(f"sent {count} messages to {topic}")
