@@ -13,12 +13,9 @@ from streams.evaluate_command import evaluate_command
 from streams.parse_command import parse_command
 from streams.replay_command import replay_command
 from streams.send_command import send_command
-from streams.settings import Settings, settings_problem
+from streams.settings import EXIT_CONFIG, Settings, settings_problem
 from streams.topics_command import topics_command
 from streams.worker_command import worker_command
-
-#: The exit status of a command refused its configuration or settings (sysexits' EX_CONFIG).
-EXIT_CONFIG = 78
 
 
 class Commands(click.Group):

@@ -12,26 +12,37 @@ import click
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from streams.settings import Settings
+from streams.settings import EXIT_CONFIG, Settings
 
 #: The exit status of a command whose cluster did not answer (sysexits' EX_UNAVAILABLE).
 EXIT_UNAVAILABLE = 69
 
 
 def unreachable(settings: Settings, timeout_s: float) -> str | None:
-    """Why the cluster does not answer a metadata request (no broker reached, TLS or SASL refused), or None."""
+    """Why the cluster does not answer a metadata request (no broker reached, TLS or SASL refused), or None.
+    Raises KafkaException when no client can be made of the settings (a TLS file missing, say)."""
     admin = AdminClient(settings.confluent_config() | {"log_level": 0})
     try:
         admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        error = exc.args[0]
-        return error.str() if isinstance(error, KafkaError) else str(exc)
+        return reason(exc)
     return None
 
 
+def reason(exc: KafkaException) -> str:
+    error = exc.args[0] if exc.args else None
+    return error.str() if isinstance(error, KafkaError) else str(exc)
+
+
 def require_cluster(settings: Settings, command: str) -> None:
-    """Exit `EXIT_UNAVAILABLE` with one line on stderr unless the cluster answers within the connect timeout."""
-    if (problem := unreachable(settings, settings.connect_timeout_s)) is not None:
+    """Exit with one line on stderr unless the cluster answers within the connect timeout: `EXIT_CONFIG` when
+    librdkafka refuses the settings themselves, `EXIT_UNAVAILABLE` when no answer comes."""
+    try:
+        problem = unreachable(settings, settings.connect_timeout_s)
+    except KafkaException as exc:
+        click.echo(f"opswarden {command}: the Kafka client refuses the settings: {reason(exc)}", err=True)
+        raise SystemExit(EXIT_CONFIG) from exc
+    if problem is not None:
         click.echo(
             f"opswarden {command}: no answer from the Kafka cluster at {settings.bootstrap_servers} (waited up "
             f"to {settings.connect_timeout_s:g} s, OPSWARDEN_CONNECT_TIMEOUT_S): {problem}",

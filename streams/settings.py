@@ -48,6 +48,10 @@ class TopicNames(BaseModel):
         }
 
 
+#: The exit status of a command refused its configuration or settings (sysexits' EX_CONFIG).
+EXIT_CONFIG = 78
+
+
 def settings_problem(error: ValidationError) -> str:
     """What is wrong with each setting, by its variable's name and without its value (a password may be one)."""
     lines = [

@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 from pydantic import BaseModel, ValidationError
 
-from streams.cli import EXIT_CONFIG, Commands, main
+from streams.cli import Commands, main
+from streams.settings import EXIT_CONFIG
 
 
 def test_a_config_file_that_does_not_validate_ends_a_command_with_its_path_and_keys(tmp_path: Path) -> None:

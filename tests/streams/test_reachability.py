@@ -11,7 +11,7 @@ import pytest
 
 from streams.embedded_broker import free_port
 from streams.reachability import EXIT_UNAVAILABLE, unreachable
-from streams.settings import Settings
+from streams.settings import EXIT_CONFIG, Settings
 
 
 @pytest.mark.parametrize(
@@ -42,6 +42,24 @@ def test_a_command_whose_cluster_does_not_answer_says_so_in_one_line_and_exits_u
     assert len(lines) == 1, finished.stderr
     assert lines[0].startswith(f"opswarden {name}: no answer from the Kafka cluster at {address}")
     assert "OPSWARDEN_CONNECT_TIMEOUT_S" in lines[0]
+
+
+def test_settings_librdkafka_refuses_end_a_command_as_configuration(tmp_path: Path) -> None:
+    missing = tmp_path / "ca.pem"
+    env = os.environ | {
+        "OPSWARDEN_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "OPSWARDEN_SECURITY_PROTOCOL": "SSL",
+        "OPSWARDEN_SSL_CAFILE": str(missing),
+    }
+    finished = subprocess.run(
+        [sys.executable, "-c", "from streams.cli import main; main()", "topics", "create"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert finished.returncode == EXIT_CONFIG == 78
+    lines = finished.stderr.splitlines()
+    assert len(lines) == 1, finished.stderr
+    assert lines[0].startswith("opswarden topics create: the Kafka client refuses the settings: ")
+    assert "ssl.ca.location" in lines[0]
 
 
 @pytest.mark.kafka
