@@ -30,6 +30,7 @@ def unreachable(settings: Settings, timeout_s: float) -> str | None:
 
 
 def reason(exc: KafkaException) -> str:
+    """librdkafka's own words for what went wrong."""
     error = exc.args[0] if exc.args else None
     return error.str() if isinstance(error, KafkaError) else str(exc)
 

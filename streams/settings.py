@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     idle_after_s: float = Field(default=5.0, ge=0)
     #: Event-time seconds a quiet partition's watermark advances per wall-clock second (1 = real time).
     idle_clock_rate: float = Field(default=1.0, gt=0)
-    #: How long a worker waits at start for the cluster to answer; without an answer it says why and exits 69.
+    #: How long `worker`, `topics create` and `send` wait at start for the cluster to answer (`streams.reachability`).
     connect_timeout_s: float = Field(default=30.0, gt=0)
     #: Consumer group timings: short ones make the first join fast on a single-node broker.
     session_timeout_s: float = Field(default=30.0, gt=0)

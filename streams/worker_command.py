@@ -84,7 +84,7 @@ def print_help() -> None:
     click.echo(HELP)
     sys.argv = ["opswarden", "worker", "--help"]
     try:
-        faust.App(Settings().app_id).main()  # a bare app: Faust's command line needs one, and it connects to nothing
+        faust.App("opswarden").main()  # a bare app: Faust's command line needs one, and it connects to nothing
     except SystemExit as done:
         if done.code:
             raise
