@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from detectors.scenario import demo_scenario, demo_workflows
-from streams.embedded_broker import BrokerUnavailable, start_embedded_broker
+from streams.embedded_broker import BrokerUnavailable, free_port, start_embedded_broker
 from streams.native_records import scenario_messages
 from streams.outputs import OutputProducer
 from streams.settings import Settings
@@ -63,6 +64,19 @@ def finding_row(finding: dict[str, Any]) -> tuple[str, ...]:
         str(finding.get("severity", "")),
         str(finding.get("message", "")),
     )
+
+
+def metrics_port_for(preferred: int) -> int:
+    """`preferred` when it is free on loopback, else a free port: a second demo, or a worker already running
+    here, holds 9464, and the demo's worker stopped at once on it."""
+    if preferred == 0:
+        return 0
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
 
 
 def print_header(console: Console, settings: Settings, metrics_port: int) -> None:
@@ -152,6 +166,9 @@ def demo_command(seed: int, metrics_port: int, feed_only: bool) -> None:
     except BrokerUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     worker: subprocess.Popen[bytes] | None = None
+    if (port := metrics_port_for(metrics_port)) != metrics_port:
+        console.print(f"[yellow]port {metrics_port} is in use (another demo or worker?): metrics on {port}")
+        metrics_port = port
     try:
         env = os.environ | DEMO_ENV
         env |= {

@@ -18,6 +18,7 @@ import yaml
 from confluent_kafka import KafkaException
 
 import compiled
+from models.config import ConfigError
 from models.registry import WorkflowRegistry
 from streams import metrics
 from streams.agents import register_agents
@@ -73,7 +74,12 @@ def prepare_worker(settings: Settings) -> Runtime:
         log.warning("per-event code: %s", compiled.summary())
     if settings.metrics_port:
         host = "127.0.0.1" if _loopback(settings) else "0.0.0.0"
-        metrics.serve_metrics(settings.metrics_port, host, runtime.health)
+        try:
+            metrics.serve_metrics(settings.metrics_port, host, runtime.health)
+        except OSError as exc:  # another process holds the port: a setting to change, said in a line
+            raise ConfigError(
+                f"cannot serve metrics on {host}:{settings.metrics_port} (OPSWARDEN_METRICS_PORT): {exc.strerror}"
+            ) from exc
     tune_gc()
     return runtime
 
