@@ -122,9 +122,12 @@ def part(comm: str, stack: Stack) -> str:
 
 @dataclass(frozen=True)
 class Profile:
-    samples: int
     by_part: Counter[str]
     by_owner: Counter[str]
+
+    @property
+    def samples(self) -> int:
+        return sum(self.by_part.values())
 
     @classmethod
     def of(cls, script: str) -> Profile:
@@ -133,7 +136,7 @@ class Profile:
         for comm, stack in stacks(script):
             by_part[part(comm, stack)] += 1
             by_owner[owner(stack)] += 1
-        return cls(sum(by_part.values()), by_part, by_owner)
+        return cls(by_part, by_owner)
 
     def report(self, top: int) -> str:
         def rows(counts: Counter[str], limit: int | None) -> list[str]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +9,7 @@ import pytest
 from streams.embedded_broker import free_port
 from streams.reachability import EXIT_UNAVAILABLE, unreachable
 from streams.settings import EXIT_CONFIG, Settings
+from tests.streams.worker_process import run_command
 
 
 @pytest.mark.parametrize(
@@ -26,17 +24,14 @@ def test_a_command_whose_cluster_does_not_answer_says_so_in_one_line_and_exits_u
     records = tmp_path / "records.jsonl"
     records.write_text('{"kind": "Event"}\n')
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
-    env = os.environ | {
+    env = {
         "OPSWARDEN_BOOTSTRAP_SERVERS": address,
         "OPSWARDEN_CONNECT_TIMEOUT_S": "2",
         "OPSWARDEN_DATA_DIR": str(tmp_path),
         "OPSWARDEN_METRICS_PORT": "0",
     }
     arguments = [argument.format(file=records) for argument in command]
-    finished = subprocess.run(
-        [sys.executable, "-c", "from streams.cli import main; main()", *arguments],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    finished = run_command(*arguments, env=env)
     assert finished.returncode == EXIT_UNAVAILABLE == 69
     lines = finished.stderr.splitlines()
     assert len(lines) == 1, finished.stderr
@@ -46,15 +41,12 @@ def test_a_command_whose_cluster_does_not_answer_says_so_in_one_line_and_exits_u
 
 def test_settings_librdkafka_refuses_end_a_command_as_configuration(tmp_path: Path) -> None:
     missing = tmp_path / "ca.pem"
-    env = os.environ | {
+    env = {
         "OPSWARDEN_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
         "OPSWARDEN_SECURITY_PROTOCOL": "SSL",
         "OPSWARDEN_SSL_CAFILE": str(missing),
     }
-    finished = subprocess.run(
-        [sys.executable, "-c", "from streams.cli import main; main()", "topics", "create"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    finished = run_command("topics", "create", env=env)
     assert finished.returncode == EXIT_CONFIG == 78
     lines = finished.stderr.splitlines()
     assert len(lines) == 1, finished.stderr

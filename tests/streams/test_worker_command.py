@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from click.testing import CliRunner
 from streams import worker_command
 from streams.cli import main
 from streams.settings import EXIT_CONFIG, Settings
+from tests.streams.worker_process import run_command
 
 
 def test_worker_help_gives_fausts_options_without_building_the_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,16 +41,13 @@ def test_a_worker_whose_metrics_port_is_taken_says_so_and_exits_as_misconfigured
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        env = os.environ | {
+        env = {
             "OPSWARDEN_BOOTSTRAP_SERVERS": kafka_bootstrap,
             "OPSWARDEN_APP_ID": f"metrics-port-{port}",
             "OPSWARDEN_DATA_DIR": str(tmp_path),
             "OPSWARDEN_METRICS_PORT": str(port),
         }
-        worker = subprocess.run(
-            [sys.executable, "-c", "from streams.cli import main; main()", "worker"],
-            env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+        worker = run_command("worker", env=env)
     assert worker.returncode == EXIT_CONFIG
     assert f"opswarden worker: cannot serve metrics on 127.0.0.1:{port} (OPSWARDEN_METRICS_PORT): " in worker.stderr
     assert "Traceback" not in worker.stderr

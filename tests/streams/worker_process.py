@@ -43,6 +43,14 @@ WHOLE_INPUT = {"OPSWARDEN_REORDER_WINDOW_S": "1e9", "OPSWARDEN_IDLE_CLOCK_RATE":
 Produced = tuple[str, str | None, bytes]
 
 
+def run_command(*arguments: str, env: dict[str, str], timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """One `opswarden` command run to its end as a process, `env` added to ours, its stdout and stderr kept as
+    text: librdkafka writes to the descriptors, which a command run in-process would not show."""
+    return subprocess.run(
+        [str(OPSWARDEN), *arguments], env=os.environ | env, capture_output=True, text=True, timeout=timeout_s
+    )
+
+
 def _die_with_parent() -> None:
     """Runs in the forked child: have Linux kill the worker if the test process dies without stopping it."""
     ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
