@@ -119,7 +119,7 @@ def measure(args: argparse.Namespace, profiler: cProfile.Profile | None) -> Cost
             handled = engines[topic].handle(partition or 0, routed)
             publisher.outputs(handled.outputs)
             if handled.persist_due:
-                engines[topic].persist(partition or 0)
+                engines[topic].state_write(partition or 0).apply()
             verdicts += len(handled.outputs.ledger)
     finished = time.process_time()
     if profiler:

@@ -100,8 +100,8 @@ class ItemFailure:
 @dataclass
 class Handled:
     """What one repartition message produced; `held_until` is its newest buffered item's time, if any, and
-    `persist_due` says the partition's state should now be written (`PartitionedEngines.persist`), once
-    these outputs are delivered; messages before it may then be acked."""
+    `persist_due` says the partition's state should now be written (`PartitionedEngines.state_write`), once
+    these outputs are delivered; messages up to it may then be acked."""
 
     outputs: Outputs
     failures: list[ItemFailure]
@@ -109,6 +109,23 @@ class Handled:
     released_through: datetime | None
     persist_due: bool
     released_early: int = 0  # items let out of a full reorder buffer before the window passed them
+
+
+@dataclass(frozen=True)
+class StateWrite:
+    """A partition's state as it was when its write fell due, encoded: each table, key and value (None:
+    deleted). Applied to the tables later, so it holds nothing the engine changed since."""
+
+    changes: list[tuple[MutableMapping[str, bytes], str, bytes | None]]
+
+    def apply(self) -> None:
+        """Write to the tables; on a worker, Faust's RocksDB store finds the partition from the current event,
+        so this runs in a context whose current event is of the partition written."""
+        for table, key, value in self.changes:
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
 
 
 class PartitionedEngines:
@@ -189,7 +206,7 @@ class PartitionedEngines:
             self.engines.pop(partition, None)
 
     def handle(self, partition: int, message: RoutedMessage) -> Handled:
-        """Process one message in memory; its state reaches the tables through `persist`."""
+        """Process one message in memory; its state reaches the tables through `state_write`."""
         holder = self.engine_for(partition)
         engine = holder.engine
         out = Outputs()
@@ -236,21 +253,21 @@ class PartitionedEngines:
             self._advance(engine, moment - self.config.allowed_lateness, out)
         self._process(engine, item, body, out, failures)
 
-    def persist(self, partition: int) -> None:
-        """Write changed states and the partition's clocks to the tables (and so their changelogs); must run
-        inside stream iteration, after the outputs of what changed them are delivered."""
+    def state_write(self, partition: int) -> StateWrite:
+        """The partition's states changed since its last write and its clocks, encoded as they are now; they
+        are written to the tables (and so their changelogs) once the outputs of what changed them are
+        delivered, while the engine goes on."""
         holder = self.engine_for(partition)
         holder.persisted_at = time.monotonic()
-        for store in holder.stores:
-            store.write_back()
+        changes = [change for store in holder.stores for change in store.changes()]
         engine = holder.engine
-        holder.clocks[str(partition)] = orjson.dumps(
-            {
-                "watermark": _iso(engine.context.watermark),
-                "max_event_time": _iso(engine.max_event_time),
-                "newest": _iso(holder.newest),
-            }
-        )
+        clocks = {
+            "watermark": _iso(engine.context.watermark),
+            "max_event_time": _iso(engine.max_event_time),
+            "newest": _iso(holder.newest),
+        }
+        changes.append((holder.clocks, str(partition), orjson.dumps(clocks)))
+        return StateWrite(changes)
 
     @staticmethod
     def _advance(engine: Engine, watermark: datetime, out: Outputs) -> None:

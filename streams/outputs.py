@@ -99,12 +99,12 @@ class OutputProducer:
         """How many messages were produced so far: the sequence number of the next one."""
         return self._next
 
-    async def delivered(self, since: int = 0) -> None:
-        """Wait until every message produced before the call is acknowledged; raise if any produced from
-        sequence number `since` on was refused. By default that is any this producer ever had refused: a worker
-        stops at the first (`Runtime.fail`). The input stage, which reads a refused window again, passes the
-        start of its current one."""
-        before = self._next
+    async def delivered(self, since: int = 0, before: int | None = None) -> None:
+        """Wait until every message produced before sequence number `before` (by default, before the call) is
+        acknowledged; raise if any produced from sequence number `since` on was refused. By default that is
+        any this producer ever had refused: a worker stops at the first (`Runtime.fail`). The input stage,
+        which reads a refused window again, passes the start of its current one."""
+        before = self._next if before is None else before
         while self._unsettled and self._unsettled[0] < before:
             self._producer.poll(0)  # serves delivery callbacks, without blocking the event loop
             if self._unsettled and self._unsettled[0] < before:

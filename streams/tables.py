@@ -101,15 +101,16 @@ class TableStore(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._states)
 
-    def write_back(self) -> None:
-        """Persist what changed since the last call; must run inside stream iteration (Faust's rule)."""
-        for key in self._dirty:
-            state = self._states.get(key)
-            if state is None:
-                self._table.pop(key, None)
-            else:
-                self._table[key] = self._detector.encode_state(state)
+    def changes(self) -> list[tuple[MutableMapping[str, bytes], str, bytes | None]]:
+        """What changed since the last call, encoded now, for the table (None: deleted); the engine goes on
+        changing its states while the write waits for the broker (`streams.engines.StateWrite`)."""
+        changed = [(self._table, key, self._encoded(key)) for key in self._dirty]
         self._dirty.clear()
+        return changed
+
+    def _encoded(self, key: str) -> bytes | None:
+        state = self._states.get(key)
+        return None if state is None else self._detector.encode_state(state)
 
 
 class GlobalReader:

@@ -272,7 +272,7 @@ def test_engine_state_is_written_back_to_its_table_and_restored() -> None:
     changes = [item for item in items if item.kind == "change"]
     engines.handle(0, decode_message(items_message([encode_item(i) for i in changes])))
     assert not any(tables[d.name] for d in detectors), "state is written only once outputs are delivered"
-    engines.persist(0)
+    engines.state_write(0).apply()
     assert any(tables[d.name] for d in detectors)
     assert orjson.loads(watermarks["0"])["newest"]
     restored = PartitionedEngines(config, detectors, tables, watermarks, 1, SharedState(), clock, timedelta(0))
@@ -294,7 +294,7 @@ def test_a_partition_engine_keeps_state_only_for_the_keys_its_partition_owns() -
     assert len({partition_for(key, PARTITIONS) for key in keys}) > 1, "the items carry keys of other partitions"
     events = [encode_item(i) for i in items if i.kind != "authorization"]
     engines.handle(mine, decode_message(items_message(events)))
-    engines.persist(mine)
+    engines.state_write(mine).apply()
     held = {key for store in engines.engine_for(mine).engine.stores.values() for key in store}
     assert min(keys) in held
     assert {partition_for(key, PARTITIONS) for key in held} == {mine}
@@ -371,7 +371,7 @@ def test_a_held_change_is_written_to_the_table_as_the_line_it_arrived_in() -> No
     head, json = line.split(b" ", 1)
     body = orjson.dumps(dict(reversed(orjson.loads(json).items())))  # valid, but not how pydantic writes it
     engines.handle(0, decode_message(items_message([head + b" " + body])))
-    engines.persist(0)
+    engines.state_write(0).apply()
     (state,) = engines.tables["authorization"].values()
     assert body in state
 
@@ -480,30 +480,50 @@ def test_messages_read_again_after_a_torn_restore_are_not_counted_twice() -> Non
     changes = [encode_item(item) for item in items if item.kind == "change"]
     first = PartitionedEngines(config, detectors, tables, watermarks, 1, SharedState(), clock, timedelta(0))
     first.handle(0, decode_message(items_message(changes[:5])))
-    first.persist(0)
+    first.state_write(0).apply()
     after_first = {name: dict(table) for name, table in tables.items()}
     first.handle(0, decode_message(items_message(changes[5:])))
-    first.persist(0)
+    first.state_write(0).apply()
     states = {name: dict(table) for name, table in tables.items()}
     assert states != after_first
     for behind in tables:  # one table's writes of the second step lost, the others' landed
         torn = {name: dict(after_first[name] if name == behind else states[name]) for name in tables}
         again = PartitionedEngines(config, detectors, torn, dict(watermarks), 1, SharedState(), clock, timedelta(0))
         again.handle(0, decode_message(items_message(changes[5:])))  # the uncommitted message, read again
-        again.persist(0)
+        again.state_write(0).apply()
         assert torn == states, f"{behind} restored behind"
 
 
 class RebalancingProducer(RecordingProducer):
-    """Acknowledges everything, but `revoke` runs (a rebalance) while the engine waits for the broker."""
+    """Acknowledges everything, but `revoke` runs (a rebalance) while a state write waits for the broker."""
 
     def __init__(self, revoke: Any = None) -> None:
         super().__init__()
         self.revoke = revoke
 
-    async def delivered(self) -> None:
+    @property
+    def produced(self) -> int:
+        return len(self.sent)
+
+    async def delivered(self, since: int = 0, before: int | None = None) -> None:
         if self.revoke is not None:
             self.revoke()
+
+
+class SlowProducer(RebalancingProducer):
+    """Acknowledges what was produced before `before` only when the test says so, and remembers each wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = asyncio.Event()
+        self.waits: list[int] = []
+        self.refusal: Exception | None = None
+
+    async def delivered(self, since: int = 0, before: int | None = None) -> None:
+        self.waits.append(self.produced if before is None else before)
+        await self.answer.wait()
+        if self.refusal is not None:
+            raise self.refusal
 
 
 @dataclass
@@ -527,7 +547,7 @@ class AssignedConsumer:
 
 
 def judging_runtime(
-    config: OpswardenConfig, reorder_window: timedelta
+    config: OpswardenConfig, reorder_window: timedelta, producer: RebalancingProducer | None = None
 ) -> tuple[Runtime, str, dict[str, dict[str, bytes]]]:
     """A runtime whose principal engine has dict tables, persists on every message and publishes nowhere."""
     topic = TopicNames().name("by_principal")
@@ -539,7 +559,7 @@ def judging_runtime(
         settings=Settings(),
         config=config,
         app=SimpleNamespace(consumer=AssignedConsumer({TP(topic, 0)}, {}), should_stop=False),  # type: ignore[arg-type]
-        publisher=Publisher(RebalancingProducer(), "findings", "ledger", "deadletter"),  # type: ignore[arg-type]
+        publisher=Publisher(producer or RebalancingProducer(), "findings", "ledger", "deadletter"),  # type: ignore[arg-type]
         shared=SharedState(),
         reader=None,  # type: ignore[arg-type]
         sources=None,
@@ -555,6 +575,17 @@ def change_batch(config: OpswardenConfig) -> bytes:
     return items_message([encode_item(item) for item in items if item.kind == "change"])
 
 
+def judge(runtime: Runtime, *events: Event) -> None:
+    """Judge the events in turn, as the engine agent does, then let the state writes they started finish."""
+
+    async def judged() -> None:
+        for event in events:
+            await runtime.judge(event)  # type: ignore[arg-type]
+        await asyncio.gather(*(write for write in runtime.writing.values() if not write.done()), return_exceptions=True)
+
+    asyncio.run(judged())
+
+
 @pytest.mark.parametrize("rebalanced", [False, True])
 def test_an_engine_revoked_while_waiting_for_the_broker_neither_writes_nor_acks(rebalanced: bool) -> None:
     """Faust reads a revoked partition again from the committed offset; an ack from the dropped engine would
@@ -564,9 +595,63 @@ def test_an_engine_revoked_while_waiting_for_the_broker_neither_writes_nor_acks(
     if rebalanced:
         runtime.publisher.producer.revoke = lambda: runtime.revoke({TP(topic, 0)})  # type: ignore[attr-defined]
     event = Event(Message(None, change_batch(config), topic, 0, 0))
-    asyncio.run(runtime.judge(event))  # type: ignore[arg-type]
+    judge(runtime, event)
     assert event.acked is not rebalanced
     assert any(tables.values()) is not rebalanced
+
+
+def test_a_state_write_in_flight_holds_the_state_as_it_fell_due_and_acks_only_what_was_judged_before() -> None:
+    """The engine goes on while a write waits for the broker. The write must claim no output published after
+    it fell due (a crash before those are delivered re-issues them) and ack no message judged after it, even
+    one with nothing held (a tick): its effects are not in the write."""
+    config = OpswardenConfig()
+    producer = SlowProducer()
+    runtime, topic, tables = judging_runtime(config, timedelta(0), producer)
+    items, _ = demo_items(config)
+    lines = [encode_item(item) for item in items if item.kind == "change"]
+    first = Event(Message(None, items_message(lines[:5]), topic, 0, 0))
+    tick = Event(Message(None, tick_message(time.time()), topic, 0, 1))
+    second = Event(Message(None, items_message(lines[5:]), topic, 0, 2))
+    last_tick = Event(Message(None, tick_message(time.time()), topic, 0, 3))
+    reference, _, expected = judging_runtime(config, timedelta(0))
+    judge(reference, Event(Message(None, items_message(lines[:5]), topic, 0, 0)))
+
+    async def judged() -> None:
+        await runtime.judge(first)  # type: ignore[arg-type]
+        published = producer.produced
+        for later in (tick, second):  # each due too, but the partition's write is in flight
+            await runtime.judge(later)  # type: ignore[arg-type]
+        assert producer.produced > published, "the second batch's outputs went out meanwhile"
+        await asyncio.sleep(0)
+        assert producer.waits == [published]
+        assert not any(tables.values())
+        assert not first.acked
+        producer.answer.set()
+        await asyncio.gather(*runtime.writing.values())
+        assert tables == expected
+        assert (first.acked, tick.acked, second.acked) == (True, False, False)
+        await runtime.judge(last_tick)  # type: ignore[arg-type]
+        await asyncio.gather(*runtime.writing.values())
+        assert (tick.acked, second.acked, last_tick.acked) == (True, True, True)
+        assert tables != expected
+
+    asyncio.run(judged())
+
+
+def test_a_state_write_whose_outputs_are_refused_stops_the_worker_and_writes_and_acks_nothing() -> None:
+    config = OpswardenConfig()
+    producer = SlowProducer()
+    producer.refusal = DeliveryFailed("1 messages refused")
+    producer.answer.set()
+    runtime, topic, tables = judging_runtime(config, timedelta(0), producer)
+    stops: list[None] = []
+    runtime.stop_worker = lambda: stops.append(None)
+    event = Event(Message(None, change_batch(config), topic, 0, 0))
+    judge(runtime, event)
+    assert runtime.failure is producer.refusal
+    assert len(stops) == 1
+    assert not event.acked
+    assert not any(tables.values())
 
 
 def test_an_item_that_fails_in_the_engines_is_dead_lettered_as_its_json_and_the_rest_is_judged() -> None:
@@ -576,7 +661,7 @@ def test_an_item_that_fails_in_the_engines_is_dead_lettered_as_its_json_and_the_
     lines = [encode_item(item) for item in items if item.kind == "change"]
     broken = lines[0].replace(b'"event_id"', b'"no_id"')
     event = Event(Message(None, items_message([broken, *lines[1:]]), topic, 0, 0))
-    asyncio.run(runtime.judge(event))  # type: ignore[arg-type]
+    judge(runtime, event)
     sent = runtime.publisher.producer.sent  # type: ignore[attr-defined]
     dead = [value for topic_name, _, value, _ in sent if topic_name == "deadletter"]
     assert dead == [routed_item(broken)[2]]
@@ -591,7 +676,7 @@ def test_acks_follow_offsets_so_a_tick_never_commits_the_batch_held_before_it() 
     batch = Event(Message(None, change_batch(config), topic, 0, 0))  # held in the reorder buffer
     tick = Event(Message(None, tick_message(time.time()), topic, 0, 1))
     for event in (batch, tick):
-        asyncio.run(runtime.judge(event))  # type: ignore[arg-type]
+        judge(runtime, event)
     assert (batch.acked, tick.acked) == (False, False)
 
 
@@ -601,14 +686,14 @@ def test_a_message_read_again_or_from_a_revoked_partition_is_left_alone() -> Non
     runtime, topic, _tables = judging_runtime(config, timedelta(0))
     producer = runtime.publisher.producer
     first = Event(Message(None, change_batch(config), topic, 0, 0))
-    asyncio.run(runtime.judge(first))  # type: ignore[arg-type]
+    judge(runtime, first)
     published = len(producer.sent)  # type: ignore[attr-defined]
     assert first.acked
     assert published
     again = Event(Message(None, change_batch(config), topic, 0, 0))
     elsewhere = Event(Message(None, change_batch(config), topic, 1, 0))  # partition 1 is not assigned
     for event in (again, elsewhere):
-        asyncio.run(runtime.judge(event))  # type: ignore[arg-type]
+        judge(runtime, event)
         assert not event.acked
     assert len(producer.sent) == published  # type: ignore[attr-defined]
 
@@ -622,7 +707,7 @@ def test_a_failed_worker_judges_publishes_and_acks_nothing_more_and_stops_once()
     runtime.fail(DeliveryFailed("1 messages refused"))
     runtime.fail(RuntimeError("and then another"))
     event = Event(Message(None, change_batch(config), topic, 0, 0))
-    asyncio.run(runtime.judge(event))  # type: ignore[arg-type]
+    judge(runtime, event)
     assert not event.acked
     assert not runtime.publisher.producer.sent  # type: ignore[attr-defined]
     assert len(stops) == 1
