@@ -173,8 +173,10 @@ class Runtime:
         not waiting for it at a write keeps two round trips out of every partition's: the write held the agent
         ~20 ms of every 5 s a partition, its other partitions' messages waiting behind it.
 
-        A partition has one write in flight at a time, so its writes reach the tables in order; one that falls
-        due meanwhile waits for the next message. A rebalance that revokes the partition cancels its write
+        A partition has one write in flight at a time, so its writes reach the tables in order. A write still
+        in flight when the next falls due (a broker slower to acknowledge than `persist_every_s`) holds the
+        agent until it is done: the input judged but not acknowledged stays within two intervals, as memory
+        and the input read again after a crash must. A rebalance that revokes the partition cancels its write
         (`revoke`): its engine is dropped and Faust reads the partition again from the committed offset."""
         message = event.message
         if self.failure is not None or not self._in_sequence(message):
@@ -207,9 +209,13 @@ class Runtime:
                     *_where(message),
                 )
                 self.publisher.dead_letter(letter)
-        writing = self.writing.get(tp)
-        if not persist_due or (writing is not None and not writing.done()):
+        if not persist_due:
             return  # outputs go out on their own; only writing state and acking must wait for them
+        writing = self.writing.get(tp)
+        if writing is not None and not writing.done():
+            await asyncio.wait({writing})  # neither raises if the write was cancelled nor cancels it if this is
+            if self.failure is not None or engines.engines.get(message.partition) is not holder:
+                return
         write = engines.state_write(message.partition)
         published = self.publisher.producer.produced
         # The task inherits this context, Faust's current event included (`StateWrite.apply`).

@@ -547,14 +547,20 @@ class AssignedConsumer:
 
 
 def judging_runtime(
-    config: OpswardenConfig, reorder_window: timedelta, producer: RebalancingProducer | None = None
+    config: OpswardenConfig,
+    reorder_window: timedelta,
+    producer: RebalancingProducer | None = None,
+    persist_every_s: float = 0.0,
 ) -> tuple[Runtime, str, dict[str, dict[str, bytes]]]:
-    """A runtime whose principal engine has dict tables, persists on every message and publishes nowhere."""
+    """A runtime whose principal engine has dict tables, persists on every message (by default; its first
+    message in any case) and publishes nowhere."""
     topic = TopicNames().name("by_principal")
     detectors = [d for d in build_detectors(config) if d.key_kind is KeyKind.PRINCIPAL]
     tables: dict[str, dict[str, bytes]] = {d.name: {} for d in detectors}
     clock = IdleClock(idle_after_s=3600, rate=1, tick_interval_s=1)
-    engines = PartitionedEngines(config, detectors, tables, {}, 1, SharedState(), clock, reorder_window, 0.0)
+    engines = PartitionedEngines(
+        config, detectors, tables, {}, 1, SharedState(), clock, reorder_window, persist_every_s
+    )
     runtime = Runtime(
         settings=Settings(),
         config=config,
@@ -606,7 +612,7 @@ def test_a_state_write_in_flight_holds_the_state_as_it_fell_due_and_acks_only_wh
     one with nothing held (a tick): its effects are not in the write."""
     config = OpswardenConfig()
     producer = SlowProducer()
-    runtime, topic, tables = judging_runtime(config, timedelta(0), producer)
+    runtime, topic, tables = judging_runtime(config, timedelta(0), producer, persist_every_s=3600)
     items, _ = demo_items(config)
     lines = [encode_item(item) for item in items if item.kind == "change"]
     first = Event(Message(None, items_message(lines[:5]), topic, 0, 0))
@@ -619,7 +625,7 @@ def test_a_state_write_in_flight_holds_the_state_as_it_fell_due_and_acks_only_wh
     async def judged() -> None:
         await runtime.judge(first)  # type: ignore[arg-type]
         published = producer.produced
-        for later in (tick, second):  # each due too, but the partition's write is in flight
+        for later in (tick, second):
             await runtime.judge(later)  # type: ignore[arg-type]
         assert producer.produced > published, "the second batch's outputs went out meanwhile"
         await asyncio.sleep(0)
@@ -630,10 +636,39 @@ def test_a_state_write_in_flight_holds_the_state_as_it_fell_due_and_acks_only_wh
         await asyncio.gather(*runtime.writing.values())
         assert tables == expected
         assert (first.acked, tick.acked, second.acked) == (True, False, False)
+        runtime.engines[topic].engine_for(0).persisted_at -= 3600  # the next write falls due
         await runtime.judge(last_tick)  # type: ignore[arg-type]
         await asyncio.gather(*runtime.writing.values())
         assert (tick.acked, second.acked, last_tick.acked) == (True, True, True)
         assert tables != expected
+
+    asyncio.run(judged())
+
+
+def test_a_write_still_in_flight_when_the_next_falls_due_holds_the_agent_until_it_is_done() -> None:
+    """A broker slower to acknowledge than the write interval: the agent waits rather than hold ever more input
+    judged but unacknowledged (memory, and what a crash reads again)."""
+    config = OpswardenConfig()
+    producer = SlowProducer()
+    runtime, topic, tables = judging_runtime(config, timedelta(0), producer)  # every message due
+    items, _ = demo_items(config)
+    lines = [encode_item(item) for item in items if item.kind == "change"]
+    first = Event(Message(None, items_message(lines[:5]), topic, 0, 0))
+    second = Event(Message(None, items_message(lines[5:]), topic, 0, 1))
+
+    async def judged() -> None:
+        await runtime.judge(first)  # type: ignore[arg-type]
+        judging = asyncio.create_task(runtime.judge(second))  # type: ignore[arg-type]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not judging.done()
+        assert not any(tables.values())
+        producer.answer.set()
+        await judging
+        assert first.acked
+        assert any(tables.values())
+        await asyncio.gather(*runtime.writing.values())
+        assert second.acked
 
     asyncio.run(judged())
 
