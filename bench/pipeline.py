@@ -1,6 +1,6 @@
 """Per-event cost of the worker's own code, without Kafka or Faust (run by hand, not a test).
 
-    python -m bench.pipeline [--events 100000] [--envelope 1] [--repeat 1] [--profile]
+    python -m bench.pipeline [--events 100000] [--envelope 1] [--repeat 1] [--reads 0.9] [--profile]
 
 Runs the stream stages in one process over the events `bench.stream_throughput` produces: the ingest stage
 (parse, route, encode repartition batches) and the engine stage (decode, reorder, detectors, state written
@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from bench.stream_throughput import AUTHORIZATION, messages
+from bench.stream_throughput import AUTHORIZATION, messages, read_share
 from detectors.catalog import build_detectors
 from models.config import OpswardenConfig
 from streams.app import by_key_kind, repartition_topics
@@ -100,7 +100,8 @@ def measure(args: argparse.Namespace, profiler: cProfile.Profile | None) -> Cost
         for kind, topic in routes.items()
     }
     source = topics.name("cloudtrail")
-    inputs = [Message(value, source, 0, offset) for offset, value in enumerate(messages(0, args.events, args.envelope))]
+    encoded = messages(0, args.events, args.envelope, args.reads)
+    inputs = [Message(value, source, 0, offset) for offset, value in enumerate(encoded)]
     if not args.default_gc:
         tune_gc()  # as the worker does
 
@@ -135,6 +136,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="Runs, each from empty state; medians are printed too.")
     parser.add_argument("--profile", action="store_true", help="Print the top functions by cumulative time.")
     parser.add_argument("--default-gc", action="store_true", help="Keep Python's collector thresholds.")
+    parser.add_argument("--reads", type=read_share, default=0.0, help="The share of events that are reads (0 to 0.99).")
     args = parser.parse_args()
 
     profiler = cProfile.Profile() if args.profile else None

@@ -1,6 +1,7 @@
 """End-to-end speed of one `opswarden worker` against a real Kafka broker (run by hand, not a test).
 
     python -m bench.stream_throughput [--bootstrap HOST:PORT [--broker-pid PID]] [--events 150000] [--workers 1]
+                                      [--reads 0.9]
 
 Reports, in one run:
 - events/s end to end with one CloudTrail record per message, and with 100-record envelopes: N events
@@ -17,6 +18,10 @@ Reports, in one run:
 
 `--workers N` runs the throughput measurements with N workers in one group on this machine instead
 (scale-out without more cores); their CPU is summed.
+
+`--reads F` makes that share of the events reads (`DescribeSecurityGroups`, `readOnly`), as most of a real
+trail is: a read is parsed, routed and seen by the online detectors, but not judged, so it costs the worker
+less. The targets are for the default, every event a change.
 
 Every event is a production change by one of 1,000 IAM users, judged when the watermark passes its grace
 period: each gives one ledger entry, and the one in a hundred no authorization covers gives a finding.
@@ -83,7 +88,19 @@ AUTHORIZATION = {
 }
 
 
-def cloudtrail(index: int) -> dict[str, Any]:
+def is_read(index: int, reads: float) -> bool:
+    """Whether event `index` is a read, with `reads` the share of reads (`--reads`): the last of each hundred, so
+    the rogue changes (the first of each hundred) stay changes."""
+    return index % ROGUE_EVERY >= round(ROGUE_EVERY * (1 - reads))
+
+
+def cloudtrail(index: int, reads: float = 0.0) -> dict[str, Any]:
+    if is_read(index, reads):
+        return cloudtrail(index) | {
+            "eventName": "DescribeSecurityGroups",
+            "readOnly": True,
+            "requestParameters": {"groupIds": [f"sg-{index % 97:04d}"]},
+        }
     kind = "rogue" if index % ROGUE_EVERY == 0 else "user"
     user = f"bench-{kind}-{index % USERS:04d}"
     return {
@@ -105,9 +122,9 @@ def cloudtrail(index: int) -> dict[str, Any]:
     }
 
 
-def messages(start: int, count: int, envelope: int) -> Iterator[bytes]:
+def messages(start: int, count: int, envelope: int, reads: float = 0.0) -> Iterator[bytes]:
     for first in range(start, start + count, envelope):
-        records = [cloudtrail(i) for i in range(first, min(first + envelope, start + count))]
+        records = [cloudtrail(i, reads) for i in range(first, min(first + envelope, start + count))]
         yield orjson.dumps(records[0] if envelope == 1 else {"Records": records})
 
 
@@ -125,7 +142,8 @@ def releasing_index(index: int, config: OpswardenConfig) -> int:
 class Run:
     """Workers on their own topics."""
 
-    def __init__(self, bootstrap: str, workdir: Path, label: str) -> None:
+    def __init__(self, bootstrap: str, workdir: Path, label: str, reads: float = 0.0) -> None:
+        self.reads = reads
         prefix = f"bench-{label}-{uuid.uuid4().hex[:6]}-"
         self.env = os.environ | {
             "OPSWARDEN_BOOTSTRAP_SERVERS": bootstrap,
@@ -151,7 +169,7 @@ class Run:
     def produce(self, count: int, envelope: int, start: int = 0) -> None:
         producer = OutputProducer(self.settings)
         producer.produce(self.settings.topics.name("authorizations"), orjson.dumps(AUTHORIZATION), "CHG-BENCH")
-        for value in messages(start, count, envelope):
+        for value in messages(start, count, envelope, self.reads):
             producer.produce(self.source, value)
         producer.close()
 
@@ -226,23 +244,31 @@ class Throughput:
 
 
 def throughput(
-    bootstrap: str, workdir: Path, events: int, envelope: int, broker_pid: int | None, workers: int = 1
+    bootstrap: str,
+    workdir: Path,
+    events: int,
+    envelope: int,
+    broker_pid: int | None,
+    workers: int = 1,
+    reads: float = 0.0,
 ) -> Throughput:
-    """Events/s end to end: N events waiting in the topic, then the workers; first to last verdict published."""
-    run = Run(bootstrap, workdir, f"tp{envelope}")
+    """Events/s end to end: N events waiting in the topic, then the workers; first to last verdict published.
+    Reads give no verdict: the changes' rate is scaled by events to changes, spread evenly through the input."""
+    run = Run(bootstrap, workdir, f"tp{envelope}", reads)
     config = OpswardenConfig()
     tail = releasing_index(0, config)  # the last events only push the watermark past the others' grace
     run.produce(events + tail, envelope)
+    changes = sum(not is_read(index, reads) for index in range(events))
     run.start_workers(workers)
     started: dict[str, float] = {}
     try:
-        run.wait_for("ledger", events, timeout_s=600, on_first=lambda: started.update(run.cpu_seconds(broker_pid)))
+        run.wait_for("ledger", changes, timeout_s=600, on_first=lambda: started.update(run.cpu_seconds(broker_pid)))
         finished = run.cpu_seconds(broker_pid)
     finally:
         run.stop()
-    found = run.outputs("ledger", events, timeout_s=60)
+    found = run.outputs("ledger", changes, timeout_s=60)
     times = sorted(moment for moment, _ in found)
-    rate = len(times) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+    rate = len(times) / (times[-1] - times[0]) * events / changes if len(times) > 1 else 0.0
     cpu = {name: (finished[name] - started.get(name, 0.0)) / events * 1e6 for name in finished}
     return Throughput(rate, cpu)
 
@@ -255,7 +281,7 @@ def machine_speed() -> float:
     """`bench.pipeline`'s CPU µs an event, both stages, over 20,000 events in envelopes (a few seconds)."""
     from bench import pipeline  # here: it reads this module's events, so importing it above would be circular
 
-    run = argparse.Namespace(events=20_000, envelope=ENVELOPE, batch=2000, default_gc=False)
+    run = argparse.Namespace(events=20_000, envelope=ENVELOPE, batch=2000, default_gc=False, reads=0.0)
     return pipeline.measure(run, None).both_us
 
 
@@ -305,10 +331,12 @@ def describe_collections(before: dict[str, float], after: dict[str, float]) -> s
     return f"{count:.0f} {noun}, {seconds * 1e3:.0f} ms in all, the longest {most}"
 
 
-def latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> tuple[float, float, int, str]:
+def latency(
+    bootstrap: str, workdir: Path, rate: float, seconds: float, reads: float = 0.0
+) -> tuple[float, float, int, str]:
     """p50 and p99 seconds from produce of the releasing event to publish of the finding, at `rate` events/s, and
     what the worker's garbage collector did meanwhile (its pauses are the tail)."""
-    run = Run(bootstrap, workdir, "lat")
+    run = Run(bootstrap, workdir, "lat", reads)
     metrics_port = free_port()
     run.env["OPSWARDEN_METRICS_PORT"] = str(metrics_port)
     config = OpswardenConfig()
@@ -329,7 +357,7 @@ def latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> tuple
         if pause > 0:
             time.sleep(pause)
         produced_at[index] = time.time()
-        producer.produce(run.source, next(messages(index, 1, 1)))
+        producer.produce(run.source, next(messages(index, 1, 1, reads)))
     producer.close()
     expected = (total - warm) // ROGUE_EVERY
     try:
@@ -370,14 +398,14 @@ async def bare_consumer_rate(bootstrap: str, topic: str, records: int) -> float:
     return seen / (time.perf_counter() - started)
 
 
-def ceiling(bootstrap: str, workdir: Path, events: int, envelope: int) -> float:
-    run = Run(bootstrap, workdir, f"ceil{envelope}")
+def ceiling(bootstrap: str, workdir: Path, events: int, envelope: int, reads: float = 0.0) -> float:
+    run = Run(bootstrap, workdir, f"ceil{envelope}", reads)
     run.produce(events, envelope)
     return asyncio.run(bare_consumer_rate(bootstrap, run.source, events))
 
 
-def print_latency(bootstrap: str, workdir: Path, rate: float, seconds: float) -> None:
-    p50, p99, count, collected = latency(bootstrap, workdir, rate, seconds)
+def print_latency(bootstrap: str, workdir: Path, rate: float, seconds: float, reads: float) -> None:
+    p50, p99, count, collected = latency(bootstrap, workdir, rate, seconds, reads)
     print(
         f"latency at {rate:,.0f} events/s: p50 {p50 * 1e3:.0f} ms, p99 {p99 * 1e3:.0f} ms ({count} findings)",
         flush=True,
@@ -395,6 +423,14 @@ def broker_script() -> ModuleType:
     return module
 
 
+def read_share(text: str) -> float:
+    """`--reads`: below 1, so that every hundred events keeps its rogue change (the findings)."""
+    share = float(text)
+    if not 0 <= share <= 0.99:
+        raise argparse.ArgumentTypeError(f"{share} is not between 0 and 0.99")
+    return share
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP"))
@@ -404,6 +440,9 @@ def main() -> None:
     parser.add_argument("--latency-only", action="store_true", help="Only the latency run, at --rate.")
     parser.add_argument("--workers", type=int, default=1, help="Workers in one group for the throughput runs.")
     parser.add_argument("--broker-pid", type=int, help="With --bootstrap: a broker on this machine, to count its CPU.")
+    parser.add_argument(
+        "--reads", type=read_share, default=0.0, help="The share of events that are reads, not judged (0 to 0.99)."
+    )
     args = parser.parse_args()
     broker = None
     if args.bootstrap is None:
@@ -413,19 +452,21 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="opswarden-bench-"))
     try:
         if args.latency_only:
-            print_latency(args.bootstrap, workdir, args.rate, args.seconds)
+            print_latency(args.bootstrap, workdir, args.rate, args.seconds, args.reads)
             return
         broker_pid = broker.pid if broker is not None else args.broker_pid
         print_machine_speed("at the start")
         if args.workers != 1:
             print(f"{args.workers} workers in one group (the targets are for one)", flush=True)
-        single = throughput(args.bootstrap, workdir, args.events, 1, broker_pid, args.workers)
+        if args.reads:
+            print(f"{args.reads:.0%} of the events are reads (the targets are for every event a change)", flush=True)
+        single = throughput(args.bootstrap, workdir, args.events, 1, broker_pid, args.workers, args.reads)
         print_throughput("1 record/message:    ", single, 15_000)
-        enveloped = throughput(args.bootstrap, workdir, args.events, ENVELOPE, broker_pid, args.workers)
+        enveloped = throughput(args.bootstrap, workdir, args.events, ENVELOPE, broker_pid, args.workers, args.reads)
         print_throughput(f"{ENVELOPE}-record envelopes:", enveloped, 50_000)
-        print_latency(args.bootstrap, workdir, args.rate, args.seconds)
+        print_latency(args.bootstrap, workdir, args.rate, args.seconds, args.reads)
         for envelope in (1, ENVELOPE):
-            rate = ceiling(args.bootstrap, workdir, args.events, envelope)
+            rate = ceiling(args.bootstrap, workdir, args.events, envelope, args.reads)
             print(f"ceiling, bare aiokafka + orjson, {envelope} record(s)/message: {rate:10,.0f} events/s", flush=True)
         print_machine_speed("at the end")
     finally:

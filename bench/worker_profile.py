@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.procfs import child_pids, cpu_seconds
-from bench.stream_throughput import ENVELOPE, Run, broker_script
+from bench.stream_throughput import ENVELOPE, Run, broker_script, read_share
 
 #: A sampled stack, innermost frame first: (C symbol, shared object or "(inlined)").
 Stack = list[tuple[str, str]]
@@ -177,6 +177,7 @@ def main() -> None:
     parser.add_argument("--frequency", type=int, default=199, help="Samples a second.")
     parser.add_argument("--process", choices=("worker", "input"), default="worker")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--reads", type=read_share, default=0.0, help="The share of events that are reads (0 to 0.99).")
     args = parser.parse_args()
     if shutil.which("perf") is None:
         sys.exit("needs Linux perf (Debian: apt-get install linux-perf)")
@@ -185,7 +186,7 @@ def main() -> None:
         broker = broker_script().start(die_with_parent=True)
         args.bootstrap = broker.bootstrap
     workdir = Path(tempfile.mkdtemp(prefix="opswarden-profile-"))
-    run = Run(args.bootstrap, workdir, "profile")
+    run = Run(args.bootstrap, workdir, "profile", args.reads)
     try:
         run.produce(args.events, args.envelope)
         run.start_workers(1)
