@@ -380,6 +380,15 @@ def operator_dashboard() -> dash.Dashboard:
         )
         .with_panel(
             series(
+                "State writes, due to acknowledged",
+                "From a partition's state write falling due to its input being acknowledged: two broker round "
+                "trips and the write. Seconds here mean commits trail the engines (a crash re-reads more).",
+                *quantiles("opswarden_state_write_seconds", "write"),
+                unit="s",
+            )
+        )
+        .with_panel(
+            series(
                 "End-to-end lag p99 by finding type",
                 "Which finding types arrive late: a source delivering late shows up in its types only.",
                 query(

@@ -220,13 +220,13 @@ class Runtime:
         published = self.publisher.producer.produced
         # The task inherits this context, Faust's current event included (`StateWrite.apply`).
         self.writing[tp] = asyncio.create_task(
-            self._write_then_ack(engines, message.partition, holder, write, published, held, len(held), released)
+            self._write_then_ack(engines, tp, holder, write, published, held, len(held), released)
         )
 
     async def _write_then_ack(
         self,
         engines: PartitionedEngines,
-        partition: int,
+        tp: TP,
         holder: PartitionEngine,
         write: StateWrite,
         published: int,
@@ -245,13 +245,14 @@ class Runtime:
         check for a gap in front of it is off by one (and skipped before the first commit), so a tick acked
         while the batch in front of it is still held could commit that batch."""
         producer = self.publisher.producer
+        due = time.monotonic()
         try:
             await producer.delivered(before=published)
-            if self.failure is not None or engines.engines.get(partition) is not holder:
+            if self.failure is not None or engines.engines.get(tp.partition) is not holder:
                 return
             write.apply()
             await producer.delivered()
-            if self.failure is not None or engines.engines.get(partition) is not holder:
+            if self.failure is not None or engines.engines.get(tp.partition) is not holder:
                 return
         except Exception as exc:
             self.fail(exc)
@@ -263,6 +264,7 @@ class Runtime:
             waiting.ack()
             acked += 1
         del held[:acked]
+        metrics.record_state_write(tp.topic, time.monotonic() - due)
 
     def _in_sequence(self, message: SourceMessage) -> bool:
         """False for a message read again (`streams.continuity`), or left in the buffer from a partition since

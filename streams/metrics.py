@@ -138,6 +138,15 @@ PROCESSING_LATENCY = Histogram(
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
     registry=REGISTRY,
 )
+STATE_WRITES = Histogram(
+    "opswarden_state_write_seconds",
+    "From a partition's state write falling due to the messages behind it being acknowledged, by repartition "
+    "topic: the broker's acknowledgement of the outputs, the write, the broker's of the changelog. The engines go "
+    "on meanwhile; long writes mean commits trail them, and a crash reads more input again.",
+    ["topic"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
 PENDING_CHANGES = Gauge(
     "opswarden_pending_changes",
     "Changes no authorization covers yet, held for the grace period before a finding is issued.",
@@ -283,6 +292,10 @@ def record_processing(topic: str, seconds: float) -> None:
     """Observe the wall-clock time one batch of messages from `topic` took to parse and route, up to its outputs
     being handed to the producer (delivery is awaited at the next commit)."""
     PROCESSING_LATENCY.labels(topic).observe(seconds)
+
+
+def record_state_write(topic: str, seconds: float) -> None:
+    STATE_WRITES.labels(topic).observe(seconds)
 
 
 @dataclass

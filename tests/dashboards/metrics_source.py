@@ -157,10 +157,16 @@ class LiveWorker:
 
 
 def _settles(name: str) -> bool:
-    """opswarden's own series, which stop moving once a round is done (Faust's, consumer lag, CPU time and garbage
-    collections move with the worker's ticks)."""
+    """opswarden's own series, which stop moving once a round is done (Faust's, consumer lag, CPU time, garbage
+    collections and state writes move with the worker's ticks)."""
     return name.startswith("opswarden_") and not name.startswith(
-        ("opswarden_faust_", "opswarden_consumer_lag", "opswarden_cpu_seconds", "opswarden_gc_pause")
+        (
+            "opswarden_faust_",
+            "opswarden_consumer_lag",
+            "opswarden_cpu_seconds",
+            "opswarden_gc_pause",
+            "opswarden_state_write",
+        )
     )
 
 

@@ -29,7 +29,7 @@ from models.events import ChangeEvent
 from models.parsers import parse_document
 from models.parsers.base import ParseContext, Parsed, item_time
 from models.rejection import Rejection, RejectReason
-from streams import processing
+from streams import metrics, processing
 from streams.app import Runtime
 from streams.deadletter import from_exception, from_rejections
 from streams.engines import IdleClock, PartitionedEngines
@@ -621,6 +621,7 @@ def test_a_state_write_in_flight_holds_the_state_as_it_fell_due_and_acks_only_wh
     last_tick = Event(Message(None, tick_message(time.time()), topic, 0, 3))
     reference, _, expected = judging_runtime(config, timedelta(0))
     judge(reference, Event(Message(None, items_message(lines[:5]), topic, 0, 0)))
+    timed = metrics.REGISTRY.get_sample_value("opswarden_state_write_seconds_count", {"topic": topic}) or 0.0
 
     async def judged() -> None:
         await runtime.judge(first)  # type: ignore[arg-type]
@@ -636,6 +637,7 @@ def test_a_state_write_in_flight_holds_the_state_as_it_fell_due_and_acks_only_wh
         await asyncio.gather(*runtime.writing.values())
         assert tables == expected
         assert (first.acked, tick.acked, second.acked) == (True, False, False)
+        assert metrics.REGISTRY.get_sample_value("opswarden_state_write_seconds_count", {"topic": topic}) == timed + 1
         runtime.engines[topic].engine_for(0).persisted_at -= 3600  # the next write falls due
         await runtime.judge(last_tick)  # type: ignore[arg-type]
         await asyncio.gather(*runtime.writing.values())
