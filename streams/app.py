@@ -66,6 +66,10 @@ from streams.tables import GlobalReader, PartitionChangelog
 
 log = logging.getLogger(__name__)
 
+#: How often a state write asks whether the broker has acknowledged what it waits for. Not on the engines' path,
+#: so coarser than the input stage's: many partitions' writes waiting on a slow broker at once would otherwise
+#: wake the event loop thousands of times a second.
+WRITE_WAIT_POLL_S = 0.01
 #: Largest state a key may have; changelog topics accept it (the broker's default is 1 MB).
 MAX_STATE_BYTES = 16 * 1024 * 1024
 CHANGELOG_CONFIG = {"max.message.bytes": str(MAX_STATE_BYTES)}
@@ -247,11 +251,11 @@ class Runtime:
         producer = self.publisher.producer
         due = time.monotonic()
         try:
-            await producer.delivered(before=published)
+            await producer.delivered(before=published, every_s=WRITE_WAIT_POLL_S)
             if self.failure is not None or engines.engines.get(tp.partition) is not holder:
                 return
             write.apply()
-            await producer.delivered()
+            await producer.delivered(every_s=WRITE_WAIT_POLL_S)
             if self.failure is not None or engines.engines.get(tp.partition) is not holder:
                 return
         except Exception as exc:

@@ -99,16 +99,17 @@ class OutputProducer:
         """How many messages were produced so far: the sequence number of the next one."""
         return self._next
 
-    async def delivered(self, since: int = 0, before: int | None = None) -> None:
+    async def delivered(self, since: int = 0, before: int | None = None, every_s: float = 0.001) -> None:
         """Wait until every message produced before sequence number `before` (by default, before the call) is
-        acknowledged; raise if any produced from sequence number `since` on was refused. By default that is
-        any this producer ever had refused: a worker stops at the first (`Runtime.fail`). The input stage,
-        which reads a refused window again, passes the start of its current one."""
+        acknowledged, asking librdkafka every `every_s`; raise if any produced from sequence number `since` on
+        was refused. By default that is any this producer ever had refused: a worker stops at the first
+        (`Runtime.fail`). The input stage, which reads a refused window again, passes the start of its current
+        one."""
         before = self._next if before is None else before
         while self._unsettled and self._unsettled[0] < before:
             self._producer.poll(0)  # serves delivery callbacks, without blocking the event loop
             if self._unsettled and self._unsettled[0] < before:
-                await asyncio.sleep(0.001)
+                await asyncio.sleep(every_s)
         self._refused = [(number, error) for number, error in self._refused if number >= since]
         refused = [error for number, error in self._refused if number < before]
         if refused:

@@ -505,7 +505,7 @@ class RebalancingProducer(RecordingProducer):
     def produced(self) -> int:
         return len(self.sent)
 
-    async def delivered(self, since: int = 0, before: int | None = None) -> None:
+    async def delivered(self, since: int = 0, before: int | None = None, every_s: float = 0.001) -> None:
         if self.revoke is not None:
             self.revoke()
 
@@ -519,7 +519,7 @@ class SlowProducer(RebalancingProducer):
         self.waits: list[int] = []
         self.refusal: Exception | None = None
 
-    async def delivered(self, since: int = 0, before: int | None = None) -> None:
+    async def delivered(self, since: int = 0, before: int | None = None, every_s: float = 0.001) -> None:
         self.waits.append(self.produced if before is None else before)
         await self.answer.wait()
         if self.refusal is not None:
