@@ -28,7 +28,9 @@ period: each gives one ledger entry, and the one in a hundred no authorization c
 Throughput counts ledger entries (every event's output); latency is measured on findings. Event time
 advances a fixed step per event, so the event whose arrival releases a change's verdict is known;
 latency runs from that event's produce time to the finding's (the CreateTime the worker's producer
-stamps). Without a broker address, one is started with scripts/kafka_broker.py.
+stamps). Without a broker address, one is started with scripts/kafka_broker.py, with the JVM options Kafka
+ships (`--shipped-jvm`; start a broker for `--bootstrap` so too): the tests' small heap and serial collector
+fill over a long session and stop the broker for ~0.5 s at a time, which the latency would count.
 """
 
 from __future__ import annotations
@@ -447,7 +449,7 @@ def main() -> None:
     broker = None
     if args.bootstrap is None:
         script = broker_script()
-        broker = script.start(die_with_parent=True)
+        broker = script.start(die_with_parent=True, jvm_opts=script.SHIPPED_JVM_OPTS)
         args.bootstrap = broker.bootstrap
     workdir = Path(tempfile.mkdtemp(prefix="opswarden-bench-"))
     try:

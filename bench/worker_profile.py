@@ -183,7 +183,8 @@ def main() -> None:
         sys.exit("needs Linux perf (Debian: apt-get install linux-perf)")
     broker = None
     if args.bootstrap is None:
-        broker = broker_script().start(die_with_parent=True)
+        kafka = broker_script()
+        broker = kafka.start(die_with_parent=True, jvm_opts=kafka.SHIPPED_JVM_OPTS)
         args.bootstrap = broker.bootstrap
     workdir = Path(tempfile.mkdtemp(prefix="opswarden-profile-"))
     run = Run(args.bootstrap, workdir, "profile", args.reads)

@@ -6,6 +6,7 @@ tests/kafka_broker.py imports it to start one broker per test session.
 
     python scripts/kafka_broker.py fetch   # resolve the broker jars from Maven Central into .cache/kafka/
     python scripts/kafka_broker.py start   # start in the background, print the bootstrap address
+    python scripts/kafka_broker.py start --shipped-jvm   # the same with the JVM options Kafka ships (benchmarks)
     python scripts/kafka_broker.py stop    # stop the broker that `start` recorded
     python scripts/kafka_broker.py run     # start in the foreground until Ctrl-C
 """
@@ -48,6 +49,21 @@ JVM_OPTS = (
     "-Xmx512m",
     "-XX:+UseSerialGC",
     "-XX:TieredStopAtLevel=1",
+    "-Djava.awt.headless=true",
+    "-Djava.net.preferIPv4Stack=true",
+)
+# What Kafka's own start scripts give a broker (kafka-server-start.sh, kafka-run-class.sh), for benchmarks: the
+# small heap above fills as a long benchmark session creates topics, and its serial collector then stops the
+# broker for ~0.5 s at a time, which the latency measured would count as opswarden's.
+SHIPPED_JVM_OPTS = (
+    "-Xms1G",
+    "-Xmx1G",
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:MaxInlineLevel=15",
     "-Djava.awt.headless=true",
     "-Djava.net.preferIPv4Stack=true",
 )
@@ -264,7 +280,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
-def _launch(java: str, classpath: str, run_dir: Path, die_with_parent: bool) -> Broker:
+def _launch(java: str, classpath: str, run_dir: Path, die_with_parent: bool, jvm_opts: tuple[str, ...]) -> Broker:
     """Write a config on fresh ports, format the storage and start the broker process."""
     broker_port, controller_port = _free_port(), _free_port()
     while controller_port == broker_port:
@@ -283,13 +299,13 @@ def _launch(java: str, classpath: str, run_dir: Path, die_with_parent: bool) -> 
     log4j = f"-Dlog4j2.configurationFile={run_dir / 'log4j2.properties'}"
     log_path = run_dir / "broker.log"
     with log_path.open("wb") as log:
-        fmt = [java, *JVM_OPTS, log4j, "-cp", classpath, "kafka.tools.StorageTool"]
+        fmt = [java, *jvm_opts, log4j, "-cp", classpath, "kafka.tools.StorageTool"]
         fmt += ["format", "-t", _cluster_id(), "-c", str(config)]
         done = subprocess.run(fmt, stdout=log, stderr=log, stdin=subprocess.DEVNULL, check=False)
         if done.returncode != 0:
             raise BrokerError(f"formatting the broker storage failed ({done.returncode}):\n{_tail(log_path)}")
         process = subprocess.Popen(
-            [java, *JVM_OPTS, log4j, "-cp", classpath, "kafka.Kafka", str(config)],
+            [java, *jvm_opts, log4j, "-cp", classpath, "kafka.Kafka", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -311,8 +327,9 @@ def _wait_ready(broker: Broker, process: subprocess.Popen[bytes], timeout: float
     raise BrokerError(f"broker not ready after {timeout:.0f}s:\n{_tail(broker.log_path)}")
 
 
-def start(timeout: float = 60.0, *, die_with_parent: bool = False) -> Broker:
-    """Start a broker on free loopback ports and return once it serves requests.
+def start(timeout: float = 60.0, *, die_with_parent: bool = False, jvm_opts: tuple[str, ...] = JVM_OPTS) -> Broker:
+    """Start a broker on free loopback ports and return once it serves requests (with `JVM_OPTS` by default, for
+    tests; `SHIPPED_JVM_OPTS` for benchmarks).
 
     `die_with_parent` ties the broker's life to the calling process (the pytest session), so a killed test
     run cannot leave a JVM behind. A port taken by someone else between picking and binding it is retried
@@ -326,7 +343,7 @@ def start(timeout: float = 60.0, *, die_with_parent: bool = False) -> Broker:
     broker: Broker | None = None
     try:
         for _attempt in range(3):
-            broker = _launch(java, classpath, run_dir, die_with_parent)
+            broker = _launch(java, classpath, run_dir, die_with_parent, jvm_opts)
             assert broker.process is not None
             if _wait_ready(broker, broker.process, timeout):
                 elapsed = time.monotonic() - started
@@ -399,10 +416,10 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _run() -> int:
+def _run(jvm_opts: tuple[str, ...]) -> int:
     """Foreground broker: stops on Ctrl-C or SIGTERM; exits 1 if the broker dies on its own."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    broker = start(die_with_parent=True)
+    broker = start(die_with_parent=True, jvm_opts=jvm_opts)
     assert broker.process is not None
     try:
         _record(broker)
@@ -421,12 +438,17 @@ def _run() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("command", choices=["fetch", "start", "stop", "run"])
-    command = parser.parse_args(argv).command
+    parser.add_argument(
+        "--shipped-jvm", action="store_true", help="the JVM options Kafka's own start scripts use (benchmarks)"
+    )
+    args = parser.parse_args(argv)
+    command = args.command
+    jvm_opts = SHIPPED_JVM_OPTS if args.shipped_jvm else JVM_OPTS
     try:
         if command == "fetch":
             print(fetch())
         elif command == "start":
-            broker = _recorded() or start()
+            broker = _recorded() or start(jvm_opts=jvm_opts)
             _record(broker)
             print(broker.bootstrap)
         elif command == "stop":
@@ -438,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
                 STATE_FILE.unlink(missing_ok=True)
                 _log(f"stopped broker pid {recorded.pid}")
         else:
-            return _run()
+            return _run(jvm_opts)
     except BrokerError as exc:
         _log(str(exc))
         return 1
