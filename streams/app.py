@@ -218,25 +218,15 @@ class Runtime:
         writing = self.writing.get(tp)
         if writing is not None and not writing.done():
             await asyncio.wait({writing})  # neither raises if the write was cancelled nor cancels it if this is
-            if self.failure is not None or engines.engines.get(message.partition) is not holder:
+            if not self._still_holds(tp, holder):
                 return
         write = engines.state_write(message.partition)
         published = self.publisher.producer.produced
         # The task inherits this context, Faust's current event included (`StateWrite.apply`).
-        self.writing[tp] = asyncio.create_task(
-            self._write_then_ack(engines, tp, holder, write, published, held, len(held), released)
-        )
+        self.writing[tp] = asyncio.create_task(self._write_then_ack(tp, holder, write, published, len(held), released))
 
     async def _write_then_ack(
-        self,
-        engines: PartitionedEngines,
-        tp: TP,
-        holder: PartitionEngine,
-        write: StateWrite,
-        published: int,
-        held: list[tuple[datetime | None, EventT[bytes]]],
-        judged: int,
-        released: datetime | None,
+        self, tp: TP, holder: PartitionEngine, write: StateWrite, published: int, judged: int, released: datetime | None
     ) -> None:
         """Wait until the `published` messages are delivered, write the state to the tables and their
         changelogs, wait until that is delivered too, then ack the held messages whose items have all left the
@@ -252,15 +242,16 @@ class Runtime:
         due = time.monotonic()
         try:
             await producer.delivered(before=published, every_s=WRITE_WAIT_POLL_S)
-            if self.failure is not None or engines.engines.get(tp.partition) is not holder:
+            if not self._still_holds(tp, holder):
                 return
             write.apply()
             await producer.delivered(every_s=WRITE_WAIT_POLL_S)
-            if self.failure is not None or engines.engines.get(tp.partition) is not holder:
+            if not self._still_holds(tp, holder):
                 return
         except Exception as exc:
             self.fail(exc)
             return
+        held = self.held[tp]  # the partition's engine is the one the write came from, so this is its list
         acked = 0
         for until, waiting in held[:judged]:  # in offset order, stopping at the first still held
             if until is not None and (released is None or until > released):
@@ -269,6 +260,11 @@ class Runtime:
             acked += 1
         del held[:acked]
         metrics.record_state_write(tp.topic, time.monotonic() - due)
+
+    def _still_holds(self, tp: TP, holder: PartitionEngine) -> bool:
+        """Whether the worker goes on and `tp` still has `holder` as its engine: a rebalance that revoked the
+        partition dropped it (and its held messages), and Faust reads the partition again."""
+        return self.failure is None and self.engines[tp.topic].engines.get(tp.partition) is holder
 
     def _in_sequence(self, message: SourceMessage) -> bool:
         """False for a message read again (`streams.continuity`), or left in the buffer from a partition since
