@@ -7,13 +7,16 @@ Runs the stream stages in one process over the events `bench.stream_throughput` 
 to dict "tables", findings and ledger serialised for the producer). Messages the stages would produce are
 kept in memory, so the figures are what our code costs per event, the part a faster Kafka client cannot buy.
 They are the process's CPU time, not the wall clock, so other work on the machine counts less; its speed still
-drifts by a third over a day, so compare versions in interleaved runs, with `--repeat` and the medians.
+drifts by a third over a day, so compare versions in interleaved runs, with `--repeat` and the medians. The
+last line, the floor, is the most events a second the machine's cores could take if they ran nothing but this
+code: a bound on any end-to-end figure, since a worker, its input stage and the broker share those cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import statistics
 import time
@@ -128,6 +131,16 @@ def measure(args: argparse.Namespace, profiler: cProfile.Profile | None) -> Cost
     return Cost((ingested - started) / args.events * 1e6, (finished - ingested) / args.events * 1e6, verdicts)
 
 
+def cores_ceiling(both_us: float, cores: int) -> float:
+    """The most events a second `cores` fully busy cores can take at `both_us` of CPU an event: the bound our
+    own code sets on a worker and its input stage together, whatever Kafka costs on top.
+
+    >>> cores_ceiling(40.0, 2)
+    50000.0
+    """
+    return cores * 1e6 / both_us
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
@@ -155,6 +168,12 @@ def main() -> None:
             statistics.median(getattr(c, name) for c in costs) for name in ("ingest_us", "engine_us", "both_us")
         )
         print(f"median: ingest {ingest:6.1f}, engine {engine:6.1f}, both {both:6.1f} = {1e6 / both:,.0f} events/s")
+    cores = len(os.sched_getaffinity(0))
+    fastest = min(cost.both_us for cost in costs)
+    print(
+        f"floor: this machine's {cores} core(s), all busy with our code alone, take at most "
+        f"{cores_ceiling(fastest, cores):,.0f} events/s (the fastest run), before Kafka, Faust and the broker"
+    )
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
