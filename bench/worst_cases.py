@@ -3,7 +3,8 @@
 Run: `python -m bench.worst_cases`. The throughput bench's users each have one authorization record and the
 registry is empty; an automation account is named by every change record it worked under, maintenance windows
 recur for years, registries name workflows by pattern, ServiceNow syncs update records by the thousand, and a
-busy principal holds hundreds of changes through their grace period, all written again at each state write.
+busy principal holds hundreds of changes through their grace period, all written again at each state write,
+and a runaway or stolen identity leaves a finding open to retro-approval with every change.
 Each case prints the median time of one operation, on one core.
 """
 
@@ -15,7 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from detectors.catalog import build_detectors
 from detectors.context import AuthorizationIndex, DetectionContext, RegistryIndex
+from detectors.engine import Engine
 from detectors.held import held_change
 from detectors.judge import AuthorizationJudge, JudgeState
 from detectors.windows import contains
@@ -104,6 +107,19 @@ def state_write(held: int) -> float:
     return median_us(lambda _: judge.encode_state(state), 20)
 
 
+def runaway(changes: int) -> float:
+    """An event of a principal whose changes are all unauthorized, one every 2 s (a runaway automation, or a
+    stolen key), after `changes` of them: each left a finding open to retro-approval for
+    `authorization.retro_approval_limit` (24 h), up to `max_held_per_principal` (5,000), every detector run."""
+    config = load_config(None)
+    engine = Engine(config, build_detectors(config))
+    events = [change(number).model_copy(update={"event_time": T0 + timedelta(seconds=2 * number)}) for number in
+              range(changes + 500)]  # fmt: skip
+    for event in events[:changes]:
+        engine.process(event)
+    return median_us(lambda number: engine.process(events[changes + number]), 500)
+
+
 def main() -> None:
     cases: list[tuple[str, Callable[[], float]]] = [
         ("judging a change, principal named by 5,000 records, authorized", lambda: judging(5000, True)),
@@ -114,6 +130,8 @@ def main() -> None:
         ("authorization update among 100,000 records", lambda: authorization_update(100_000)),
         ("state write, a principal holding 600 changes (one every 2 s)", lambda: state_write(600)),
         ("state write, a principal holding 5,000 changes (the cap)", lambda: state_write(5000)),
+        ("an event of a runaway principal, 1,000 unauthorized changes on", lambda: runaway(1000)),
+        ("same, 10,000 on (5,000 findings open, the cap)", lambda: runaway(10_000)),
     ]
     for label, case in cases:
         print(f"{label:66s} {case():10.1f} µs", flush=True)

