@@ -4,7 +4,8 @@ Run: `python -m bench.worst_cases`. The throughput bench's users each have one a
 registry is empty; an automation account is named by every change record it worked under, maintenance windows
 recur for years, registries name workflows by pattern, ServiceNow syncs update records by the thousand, and a
 busy principal holds hundreds of changes through their grace period, all written again at each state write,
-and a runaway or stolen identity leaves a finding open to retro-approval with every change.
+a runaway or stolen identity leaves a finding open to retro-approval with every change, and a busy workflow
+declares thousands of actions and ends thousands of credentialed runs a day.
 Each case prints the median time of one operation, on one core.
 """
 
@@ -24,7 +25,18 @@ from detectors.judge import AuthorizationJudge, JudgeState
 from detectors.windows import contains
 from models.authorization import AuthorizationRecord, RecurringWindow
 from models.config import load_config
-from models.events import ChangeEvent, Principal, PrincipalKind, Scope, Source
+from models.events import (
+    ActionEvent,
+    ActionPhase,
+    ChangeEvent,
+    Credential,
+    CredentialKind,
+    Principal,
+    PrincipalKind,
+    Scope,
+    Source,
+)
+from models.parsers.base import Parsed
 from models.registry import Workflow, WorkflowClass
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -120,6 +132,44 @@ def runaway(changes: int) -> float:
     return median_us(lambda number: engine.process(events[changes + number]), 500)
 
 
+def workflow_run(number: int) -> list[Parsed]:
+    """One run of a busy workflow, one every 0.5 s: it declares its action, acts with the run's own credential
+    a second later, and reports success a second after that."""
+    started = T0 + timedelta(seconds=number / 2)
+    target = f"arn:aws:ec2:eu-west-1:111122223333:security-group/sg-{number % 50}"
+    credential = Credential(id=f"ASIA{number:08d}", kind=CredentialKind.SHORT_LIVED)
+    report = {"workflow": "sg-healer", "run_id": f"run-{number}", "action": "ec2:AuthorizeSecurityGroupIngress",
+              "target": target, "principal": BOT, "credential": credential}  # fmt: skip
+    acted = change(number).model_copy(
+        update={
+            "event_time": started + timedelta(seconds=1),
+            "resources": (target,),
+            "principal": Principal(uid=f"{BOT}/session", issuer=BOT, kind=PrincipalKind.MACHINE, credential=credential),
+        }
+    )
+    return [
+        ActionEvent(id=f"a{number}", time=started, phase=ActionPhase.STARTED, **report),
+        acted,
+        ActionEvent(id=f"z{number}", time=started + timedelta(seconds=2), phase=ActionPhase.SUCCEEDED, **report),
+    ]
+
+
+def busy_workflow(runs: int) -> float:
+    """A run of a workflow after `runs` of them: thousands of declarations within reach, and a day of runs
+    whose credentials are remembered (`retro_approval_limit`), up to `max_held_per_principal`."""
+    config = load_config(None)
+    engine = Engine(config, build_detectors(config))
+    engine.upsert_workflow(
+        Workflow.model_validate({"name": "sg-healer", "class": "execution", "owner": "netops", "principals": [BOT],
+                                 "ticketless_actions": [{"action": "ec2:*"}]})
+    )  # fmt: skip
+    for number in range(runs):
+        for item in workflow_run(number):
+            engine.process(item)
+    batches = [workflow_run(runs + number) for number in range(300)]
+    return median_us(lambda number: [engine.process(item) for item in batches[number]], len(batches))
+
+
 def main() -> None:
     cases: list[tuple[str, Callable[[], float]]] = [
         ("judging a change, principal named by 5,000 records, authorized", lambda: judging(5000, True)),
@@ -132,6 +182,8 @@ def main() -> None:
         ("state write, a principal holding 5,000 changes (the cap)", lambda: state_write(5000)),
         ("an event of a runaway principal, 1,000 unauthorized changes on", lambda: runaway(1000)),
         ("same, 10,000 on (5,000 findings open, the cap)", lambda: runaway(10_000)),
+        ("a run of a busy workflow (declared, acted, ended), 1,000 runs on", lambda: busy_workflow(1000)),
+        ("same, 10,000 runs on", lambda: busy_workflow(10_000)),
     ]
     for label, case in cases:
         print(f"{label:66s} {case():10.1f} µs", flush=True)

@@ -459,6 +459,42 @@ def test_declaration_outside_the_window_does_not_count() -> None:
     assert types_of(items, registry=registry()) == ["undeclared_automation_change"]
 
 
+def test_an_old_declaration_arriving_late_is_forgotten_alone() -> None:
+    other = "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-9"
+    items = [
+        record("CHG1"),
+        action("covers-e1", -9),
+        action("old", -60, target=other),  # late, older than the one before it
+        change("e0", -20, who=BOT),
+        change("tick", 12, action="ec2:CreateTags", resources=()),  # e0 judged, declarations before -18 forgotten
+        change("e1", 0, who=BOT),
+    ]
+    out = run(engine(registry=registry()), items)
+    undeclared = [
+        f.finding_info.related_events[0].uid for f in out.findings if f.finding_type == "undeclared_automation_change"
+    ]
+    assert undeclared == ["e0"]
+
+
+@pytest.mark.parametrize("restored", [False, True])
+def test_a_runs_credentials_are_forgotten_with_it_after_the_retro_approval_day(restored: bool) -> None:
+    config = load_config(None)
+    built = engine(config, registry())
+    built.process(action("s1", 0, run_id="r1", credential_id="K1"))
+    built.process(action("s2", 1, run_id="r2", credential_id="K2"))  # r2 goes on
+    built.process(action("z1", 2, run_id="r1", credential_id="K1", phase=ActionPhase.SUCCEEDED))
+    built.process(change("c1", 3, who=BOT))  # unauthorized: open, and a deadline, for a day
+    store = built.stores["authorization"]
+    (key,) = store
+    assert store[key].credential_runs == {"K1": "r1", "K2": "r2"}
+    if restored:
+        judge = AuthorizationJudge(config)
+        store[key] = judge.decode_state(judge.encode_state(store[key]))
+    built.advance(at(4) + config.authorization.retro_approval_limit)  # r1 ended at minute 2, a day ago
+    assert store[key].run_ends == {}
+    assert store[key].credential_runs == {"K2": "r2"}
+
+
 def test_separation_of_duties_requester_approved_own_change_and_executed_it() -> None:
     who = principal("arn:aws:sts::1:assumed-role/AWSReservedSSO_Admin/alice@example.com", kind=PrincipalKind.HUMAN,
                     human="alice@example.com")  # fmt: skip
