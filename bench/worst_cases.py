@@ -170,6 +170,18 @@ def busy_workflow(runs: int) -> float:
     return median_us(lambda number: [engine.process(item) for item in batches[number]], len(batches))
 
 
+def record_arriving(principals_waiting: int, kind: str, named: str) -> float:
+    """An authorization record (a sync of a change system brings thousands at once) arriving while
+    `principals_waiting` principals hold changes in their grace period, every detector run."""
+    config = load_config(None)
+    engine = Engine(config, build_detectors(config))
+    for number in range(principals_waiting):
+        who = Principal(uid=f"arn:aws:iam::111122223333:user/u{number}", kind=PrincipalKind.HUMAN)
+        engine.process(change(number).model_copy(update={"principal": who}))
+    records = [record(f"SYNC{number:06d}", T0, type=kind, principals=[named.format(number)]) for number in range(200)]
+    return median_us(lambda number: engine.process(records[number]), len(records))
+
+
 def main() -> None:
     cases: list[tuple[str, Callable[[], float]]] = [
         ("judging a change, principal named by 5,000 records, authorized", lambda: judging(5000, True)),
@@ -184,6 +196,15 @@ def main() -> None:
         ("same, 10,000 on (5,000 findings open, the cap)", lambda: runaway(10_000)),
         ("a run of a busy workflow (declared, acted, ended), 1,000 runs on", lambda: busy_workflow(1000)),
         ("same, 10,000 runs on", lambda: busy_workflow(10_000)),
+        ("a normal record, 10,000 principals holding changes", lambda: record_arriving(10_000, "normal", "{}")),
+        (
+            "an emergency record naming one of them",
+            lambda: record_arriving(10_000, "emergency", "arn:aws:iam::111122223333:user/u{}"),
+        ),
+        (
+            "an emergency record naming principals by pattern",
+            lambda: record_arriving(10_000, "emergency", "arn:aws:iam::*:user/x{}*"),
+        ),
     ]
     for label, case in cases:
         print(f"{label:66s} {case():10.1f} µs", flush=True)

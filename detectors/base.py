@@ -11,7 +11,7 @@ another starts from what its predecessor had learned.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -152,9 +152,11 @@ class Detector(ABC, Generic[S]):
         """Event time of the key's latest activity, for idle eviction; None keeps it forever."""
         return None
 
-    def revisits(self, key: str, record: Parsed) -> bool:
-        """Whether a newly arrived global record (an authorization) should be shown to this key."""
-        return False
+    def revisited(self, keys: Collection[str], record: Parsed) -> list[str]:
+        """Those of `keys` (the keys with open work) a newly arrived global record (an authorization) should be
+        shown to; none by default. A detector that revisits only some kinds of record says no to the others
+        before it looks at any key: a sync of thousands of records meets thousands of keys with work open."""
+        return []
 
     def snapshot_models(self) -> dict[str, bytes]:
         """The global models (learned from every key, kept by no key's state) by name, as JSON; none by default."""

@@ -111,8 +111,7 @@ class Engine:
         """Give keys with open work a look at a newly arrived record (retro-approved emergencies)."""
         out = Outputs()
         for detector in self.detectors:
-            keys = [key for key in self._deadlines[detector.name] if detector.revisits(key, record)]
-            for key in sorted(keys):
+            for key in sorted(detector.revisited(self._deadlines[detector.name], record)):
                 out.extend(self._step(detector, key, record))
         return out
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -38,7 +38,7 @@ from models.config import AuthorizationConfig, OpswardenConfig
 from models.events import ActionEvent, ChangeEvent, CredentialKind, PrincipalKind, change_from_json
 from models.finding import Activity, Severity, title_case
 from models.parsers.base import Parsed
-from models.patterns import any_match, glob_match
+from models.patterns import any_match, glob_match, is_literal
 from models.registry import Workflow, WorkflowClass
 
 #: What `_insert_in_time_order` keeps: findings open to retro-approval, declarations.
@@ -283,12 +283,14 @@ class AuthorizationJudge(Detector[JudgeState]):
             and event.principal.kind not in self._unjudged_kinds
         )
 
-    def revisits(self, key: str, record: Parsed) -> bool:
-        return (
-            isinstance(record, AuthorizationRecord)
-            and record.type is AuthType.EMERGENCY
-            and any_match(record.principals, key)
-        )
+    def revisited(self, keys: Collection[str], record: Parsed) -> list[str]:
+        """An emergency record may approve, after the fact, the changes of the principals it names: looked up
+        where it names them outright, matched against every key only where it names them by pattern."""
+        if not isinstance(record, AuthorizationRecord) or record.type is not AuthType.EMERGENCY:
+            return []
+        if all(is_literal(pattern) for pattern in record.principals):
+            return [principal for principal in dict.fromkeys(record.principals) if principal in keys]
+        return [key for key in keys if any_match(record.principals, key)]
 
     # -- state ----------------------------------------------------------------------------------
 

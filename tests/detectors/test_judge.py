@@ -262,6 +262,26 @@ def test_emergency_approved_after_the_fact_closes_the_finding() -> None:
     assert e1[1].unmapped["closed_by"] == "CHG9"
 
 
+def test_only_an_emergency_record_revisits_and_only_the_principals_it_names() -> None:
+    judge = AuthorizationJudge(load_config(None))
+    open_work = {CAROL: None, ROLE: None, "arn:aws:iam::111122223333:user/dave": None}
+    assert judge.revisited(open_work, record("CHG1", principals=[CAROL, ROLE])) == []
+    named = record("CHG2", type="emergency", principals=[CAROL, CAROL, "arn:aws:iam::111122223333:user/erin"])
+    assert judge.revisited(open_work, named) == [CAROL]
+    by_pattern = record("CHG3", type="emergency", principals=["arn:aws:iam::111122223333:user/*", ROLE])
+    assert sorted(judge.revisited(open_work, by_pattern)) == sorted(open_work)
+
+
+def test_an_emergency_record_naming_principals_by_pattern_closes_their_findings() -> None:
+    history = [{"status": "pending", "at": at(-1).isoformat()}, {"status": "approved", "at": at(120).isoformat()}]
+    emergency = record(
+        "CHG9", type="emergency", status="approved", status_changes=history, principals=["arn:aws:iam::*:user/car*"]
+    )
+    out = run(engine(), [change("e1", 0), change("tick", 60, action="ec2:CreateTags", resources=()), emergency])
+    e1 = [f.activity_id for f in out.findings if f.finding_info.related_events[0].uid == "e1"]
+    assert e1 == [Activity.CREATE, Activity.CLOSE]
+
+
 def test_emergency_approved_beyond_the_retro_limit_does_not_close() -> None:
     history = [{"status": "approved", "at": at(60 * 30).isoformat()}]
     emergency = record("CHG9", type="emergency", status="approved", status_changes=history)
