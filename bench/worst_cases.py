@@ -182,6 +182,27 @@ def record_arriving(principals_waiting: int, kind: str, named: str) -> float:
     return median_us(lambda number: engine.process(records[number]), len(records))
 
 
+def targets_at_cap(cap: int, per_second: int) -> float:
+    """The mean cost of an event once the loops' targets are at `cap` (`loops.max_targets`, 200,000), with a new
+    target `per_second` of event time (pods come and go by the thousand in a large cluster): sweeps included,
+    so a mean over five minutes of event time, not a median."""
+    config = load_config({"loops": {"max_targets": cap}})
+    engine = Engine(config, build_detectors(config))
+    run = {"workflow": "w", "run_id": "r", "phase": ActionPhase.STARTED, "action": "k8s:delete:pods"}
+
+    def event(number: int) -> ActionEvent:
+        moment = T0 + timedelta(seconds=number / per_second)
+        return ActionEvent(id=f"a{number}", time=moment, target=f"k8s:prod/web/pods/web-{number}", **run)
+
+    for number in range(cap):
+        engine.process(event(number))
+    later = [event(cap + number) for number in range(300 * per_second)]
+    started = time.perf_counter()
+    for item in later:
+        engine.process(item)
+    return (time.perf_counter() - started) / len(later) * 1e6
+
+
 def main() -> None:
     cases: list[tuple[str, Callable[[], float]]] = [
         ("judging a change, principal named by 5,000 records, authorized", lambda: judging(5000, True)),
@@ -205,6 +226,7 @@ def main() -> None:
             "an emergency record naming principals by pattern",
             lambda: record_arriving(10_000, "emergency", "arn:aws:iam::*:user/x{}*"),
         ),
+        ("an event, 200,000 targets held (the cap) and 100 new a second", lambda: targets_at_cap(200_000, 100)),
     ]
     for label, case in cases:
         print(f"{label:66s} {case():10.1f} µs", flush=True)

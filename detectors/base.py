@@ -102,7 +102,8 @@ class Outputs:
 
 @dataclass(frozen=True)
 class EvictionPolicy:
-    """Bounds a detector's key count: idle keys go first, then the least recently seen above the cap.
+    """Bounds a detector's key count: idle keys go first, then, above the cap, the least recently seen down to
+    nine tenths of it.
 
     A sweep reads every key's state. A store over its cap is swept at most every `sweep_every` of event time;
     idle keys are looked for every hundredth of `idle_after` (idle means days), so a catch-up that runs event

@@ -1,4 +1,5 @@
-"""When the engine forgets keys: idle ones within a hundredth of `idle_after`, the surplus over the cap each minute."""
+"""When the engine forgets keys: idle ones within a hundredth of `idle_after`, those over the cap (down to nine
+tenths of it) at most each minute."""
 
 from __future__ import annotations
 
@@ -89,3 +90,20 @@ def test_a_store_that_went_over_its_cap_between_sweeps_is_trimmed_when_the_next_
     touch(engine, "t5", start + timedelta(minutes=2))  # no new key, but the minute has passed
     assert len(engine.stores[detector.name]) == 3
     assert engine.evictions[detector.name] == 3
+
+
+def test_a_store_over_its_cap_goes_down_to_nine_tenths_and_new_keys_under_the_cap_bring_no_sweep() -> None:
+    config = OpswardenConfig()
+    detector = LastSeenDetector(config, max_keys=100)
+    engine = Engine(config, [detector])
+    start = T0 + config.allowed_lateness
+    for i in range(150):  # within the first minute: over the cap, no sweep due yet
+        touch(engine, f"t{i:03d}", start + timedelta(seconds=i * 0.2))
+    touch(engine, "t149", start + timedelta(minutes=2))  # the sweep: the least recently seen go
+    store = engine.stores[detector.name]
+    assert sorted(store) == [f"t{i:03d}" for i in range(60, 150)]
+    asked = detector.asked
+    for minute in range(3, 8):  # a new key a minute: under the cap, so no state is read
+        touch(engine, f"n{minute}", start + timedelta(minutes=minute))
+    assert len(store) == 95
+    assert detector.asked == asked
