@@ -421,16 +421,18 @@ class AuthorizationJudge(Detector[JudgeState]):
             if seen[oldest] >= dedupe_before:
                 break
             del seen[oldest]
-        run_horizon = watermark - settings.retro_approval_limit
-        run_ends, credential_runs = state.run_ends, state.credential_runs
-        while run_ends:  # in the order runs ended, about event-time order; a busy workflow ends thousands a day
-            run = next(iter(run_ends))
-            if run_ends[run] >= run_horizon:
-                break
-            del run_ends[run]
-            for credential in state.run_credentials.pop(run, ()):
-                if credential_runs.get(credential) == run:
-                    del credential_runs[credential]
+        run_ends = state.run_ends
+        if run_ends:
+            run_horizon = watermark - settings.retro_approval_limit
+            credential_runs = state.credential_runs
+            while run_ends:  # in the order runs ended, about event-time order; a busy workflow ends thousands a day
+                run = next(iter(run_ends))
+                if run_ends[run] >= run_horizon:
+                    break
+                del run_ends[run]
+                for credential in state.run_credentials.pop(run, ()):
+                    if credential_runs.get(credential) == run:
+                        del credential_runs[credential]
 
     # -- judging --------------------------------------------------------------------------------
 
