@@ -109,6 +109,17 @@ def authorization_update(records: int) -> float:
     return median_us(lambda number: index.upsert(held[number]), 1000)
 
 
+def in_force(records: int) -> float:
+    """The `opswarden_authorizations_in_force` gauge's count, asked every second for each engine of a worker."""
+    index = AuthorizationIndex()
+    for number in range(records):
+        index.upsert(record(f"CHG{number:06d}", T0 - timedelta(days=number % 365), principals=[f"{BOT}-{number}"]))
+    started = time.perf_counter()
+    index.in_force_count(T0)
+    print(f"  (the first count after the records change: {(time.perf_counter() - started) * 1e3:,.0f} ms)")
+    return median_us(lambda number: index.in_force_count(T0 + timedelta(seconds=number)), 1000)
+
+
 def state_write(held: int) -> float:
     """Encoding the state of a principal holding `held` changes in their grace period, as each state write does
     while the principal stays active (the changes are held as their JSON)."""
@@ -211,6 +222,7 @@ def main() -> None:
         ("recurring window check, hourly for a year", lambda: recurring("FREQ=HOURLY", datetime(2025, 6, 1))),
         ("workflow look-up, 200 workflows named by pattern", lambda: registry_look_up(200)),
         ("authorization update among 100,000 records", lambda: authorization_update(100_000)),
+        ("records in force, counted among 100,000 (a gauge, every second)", lambda: in_force(100_000)),
         ("state write, a principal holding 600 changes (one every 2 s)", lambda: state_write(600)),
         ("state write, a principal holding 5,000 changes (the cap)", lambda: state_write(5000)),
         ("an event of a runaway principal, 1,000 unauthorized changes on", lambda: runaway(1000)),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -43,6 +43,36 @@ class Candidate(NamedTuple):
     record: AuthorizationRecord
 
 
+def approved_spans(record: AuthorizationRecord) -> Iterator[tuple[float, float]]:
+    """The spans of time (epoch seconds, half-open) in which `record.status_at` is approved: from each change to
+    approved until the next change, or for all time where there is no history and the status is approved.
+
+    >>> from datetime import UTC, datetime
+    >>> record = AuthorizationRecord.model_validate({"id": "CHG1", "status": "revoked", "owner": "sre",
+    ...     "principals": ["*"], "actions": ["*"], "status_changes": [
+    ...         {"status": "approved", "at": datetime(2026, 1, 1, tzinfo=UTC)},
+    ...         {"status": "revoked", "at": datetime(2026, 1, 2, tzinfo=UTC)}]})
+    >>> [(datetime.fromtimestamp(s, UTC).day, datetime.fromtimestamp(e, UTC).day) for s, e in approved_spans(record)]
+    [(1, 2)]
+    """
+    changes = record.status_changes
+    if not changes:
+        if record.status is AuthStatus.APPROVED:
+            yield -math.inf, math.inf
+        return
+    for index, change in enumerate(changes):
+        if change.status is AuthStatus.APPROVED:
+            following = changes[index + 1].at.timestamp() if index + 1 < len(changes) else math.inf
+            yield change.at.timestamp(), following
+
+
+def _approval_bounds(records: Iterable[AuthorizationRecord]) -> tuple[list[float], list[float]]:
+    """Every approved span's start and end, each sorted: the records approved at a moment are the spans begun by
+    then less those ended by then."""
+    spans = [span for record in records for span in approved_spans(record)]
+    return sorted(start for start, _ in spans), sorted(end for _, end in spans)
+
+
 def _candidate(record: AuthorizationRecord) -> Candidate:
     window = record.window
     start, end = window.bounds if isinstance(window, FixedWindow) else (-math.inf, math.inf)
@@ -64,6 +94,7 @@ class AuthorizationIndex:
         self._prefix_lengths: Counter[int] = Counter()  # how many prefixes of each length there are
         self._memo: dict[tuple[str, ...], list[Candidate]] = {}
         self._by_end: dict[tuple[str, ...], tuple[list[float], list[Candidate]]] = {}
+        self._approval_bounds: tuple[list[float], list[float]] | None = None  # built again after a change
 
     def __len__(self) -> int:
         return len(self.records)
@@ -71,6 +102,7 @@ class AuthorizationIndex:
     def upsert(self, record: AuthorizationRecord) -> None:
         """Add or replace a record (compacted topic semantics: the latest version wins)."""
         self.forget_lookups()
+        self._approval_bounds = None
         if record.id in self.records:
             self.remove(record.id)
         self.records[record.id] = record
@@ -91,6 +123,7 @@ class AuthorizationIndex:
         if record is None:
             return
         self.forget_lookups()
+        self._approval_bounds = None
         for pattern in record.principals:
             literal = is_literal(pattern)
             bucket = self._exact if literal else self._by_prefix
@@ -164,7 +197,14 @@ class AuthorizationIndex:
         return [found[record_id] for record_id in sorted(found)]
 
     def in_force_count(self, moment: datetime) -> int:
-        return sum(1 for r in self.records.values() if r.status_at(moment) is AuthStatus.APPROVED)
+        """How many records are approved at `moment`, by two bisections in their approved spans, which are laid out
+        again only after the records change: the workers' gauge asks every second for each engine, and asking
+        each of an organisation's 100,000 records took 42 ms a time."""
+        if self._approval_bounds is None:
+            self._approval_bounds = _approval_bounds(self.records.values())
+        starts, ends = self._approval_bounds
+        at = moment.timestamp()
+        return bisect_right(starts, at) - bisect_right(ends, at)
 
     def __iter__(self) -> Iterator[AuthorizationRecord]:
         return iter(self.records.values())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import doctest
 import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detectors import context
 from detectors.context import SCANNED_WHOLE, AuthorizationIndex, RegistryIndex
+from models.authorization import AuthStatus
 from models.patterns import any_match
 from models.registry import Workflow, WorkflowClass
 from tests.detectors.builders import at, record
@@ -66,6 +69,28 @@ def test_after_any_updates_and_removals_look_ups_match_every_record_still_held(
             assert ids(index, identity) == expected
 
 
+STATUSES = ["approved", "pending", "revoked", "rejected"]
+HISTORY = st.lists(st.tuples(st.integers(-5, 5), st.sampled_from(STATUSES)), max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 9), st.sampled_from(STATUSES), HISTORY), max_size=30))
+def test_records_in_force_are_counted_as_asking_each_record_would_after_any_updates_and_removals(
+    steps: list[tuple[bool, int, str, list[tuple[int, str]]]],
+) -> None:
+    index = AuthorizationIndex()
+    for keep, number, status, history in steps:
+        if keep:
+            changes = [{"status": each, "at": at(minutes).isoformat()} for minutes, each in history]
+            index.upsert(record(f"CHG{number}", status=status, status_changes=changes))
+        else:
+            index.remove(f"CHG{number}")
+        for minutes in (-6, -5, -2.5, 0, 1, 5, 6):  # on the changes' times, between and beyond them
+            moment = at(minutes)
+            expected = sum(1 for each in index if each.status_at(moment) is AuthStatus.APPROVED)
+            assert index.in_force_count(moment) == expected
+
+
 def test_rows_carry_fixed_windows_as_epoch_seconds_and_unbounded_otherwise() -> None:
     index = AuthorizationIndex()
     fixed = record("CHG1", principals=[ROLE])
@@ -120,3 +145,7 @@ def test_a_workflow_defined_again_elsewhere_outlives_the_key_that_defined_it_fir
     assert sorted(index.by_name) == ["restarter", "scaler"]
     assert index.workflow_for(("sa:restarter-v2",)) == workflow("restarter", "sa:restarter-v2")
     assert index.workflow_for(("sa:restarter",)) is None
+
+
+def test_the_module_docstrings_examples_hold() -> None:
+    assert doctest.testmod(context).failed == 0
