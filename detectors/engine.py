@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, ItemsView, Iterable, Iterator, MutableMapping, Sequence, ValuesView
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +49,13 @@ class StateStore(MutableMapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+    def items(self) -> ItemsView[str, Any]:
+        """The dict's own view (`Mapping`'s asks `__getitem__` for every key): sweeps and gauges read every state."""
+        return self._data.items()
+
+    def values(self) -> ValuesView[Any]:
+        return self._data.values()
 
 
 class Engine:
