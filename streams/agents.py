@@ -31,9 +31,6 @@ from streams.ingest_processes import IngestProcesses
 Agent = Callable[[StreamT[bytes]], Awaitable[None]]
 #: How often the event loop reports itself alive (`streams.health`).
 HEARTBEAT_S = 1.0
-#: How often the state gauges (keys tracked, changes pending, warm-up, records in force) are read: each reading
-#: passes over every key's state, ~40 ms a second at 200,000 principals if it were every tick.
-STATE_GAUGES_EVERY_S = 5.0
 #: How long a stopping worker waits for the broker to take its last model snapshots.
 STOP_WRITE_TIMEOUT_S = 10.0
 
@@ -61,8 +58,6 @@ def register_agents(runtime: Runtime) -> None:
 
     async def tick() -> None:
         runtime.tick()
-
-    async def record_state() -> None:
         runtime.record_state()
 
     async def on_revoked(_app: Any, /, *revoked: Any, signal: Any, **_kwargs: Any) -> None:
@@ -94,7 +89,6 @@ def register_agents(runtime: Runtime) -> None:
                 log.warning("model snapshots at stop not confirmed: %s", exc)
 
     app.timer(runtime.settings.tick_interval_s)(tick)
-    app.timer(STATE_GAUGES_EVERY_S)(record_state)
     if runtime.settings.model_snapshot_every_s:
         app.timer(runtime.settings.model_snapshot_every_s)(snapshot_models)
     app.on_before_shutdown.connect(snapshot_models_at_stop)
