@@ -17,9 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from detectors.catalog import build_detectors
 from detectors.context import AuthorizationIndex, DetectionContext, RegistryIndex
-from detectors.engine import Engine
 from detectors.held import held_change
 from detectors.judge import AuthorizationJudge, JudgeState
 from detectors.windows import contains
@@ -37,7 +35,8 @@ from models.events import (
     Source,
 )
 from models.parsers.base import Parsed
-from models.registry import Workflow, WorkflowClass
+from models.registry import Workflow, WorkflowClass, WorkflowRegistry
+from streams.replay import new_engine
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 BOT = "arn:aws:iam::111122223333:role/remediator"
@@ -135,7 +134,7 @@ def runaway(changes: int) -> float:
     stolen key), after `changes` of them: each left a finding open to retro-approval for
     `authorization.retro_approval_limit` (24 h), up to `max_held_per_principal` (5,000), every detector run."""
     config = load_config(None)
-    engine = Engine(config, build_detectors(config))
+    engine = new_engine(config)
     events = [change(number).model_copy(update={"event_time": T0 + timedelta(seconds=2 * number)}) for number in
               range(changes + 500)]  # fmt: skip
     for event in events[:changes]:
@@ -169,11 +168,9 @@ def busy_workflow(runs: int) -> float:
     """A run of a workflow after `runs` of them: thousands of declarations within reach, and a day of runs
     whose credentials are remembered (`retro_approval_limit`), up to `max_held_per_principal`."""
     config = load_config(None)
-    engine = Engine(config, build_detectors(config))
-    engine.upsert_workflow(
-        Workflow.model_validate({"name": "sg-healer", "class": "execution", "owner": "netops", "principals": [BOT],
-                                 "ticketless_actions": [{"action": "ec2:*"}]})
-    )  # fmt: skip
+    workflow = {"name": "sg-healer", "class": "execution", "owner": "netops", "principals": [BOT],
+                "ticketless_actions": [{"action": "ec2:*"}]}  # fmt: skip
+    engine = new_engine(config, WorkflowRegistry.model_validate({"workflows": [workflow]}))
     for number in range(runs):
         for item in workflow_run(number):
             engine.process(item)
@@ -185,7 +182,7 @@ def record_arriving(principals_waiting: int, kind: str, named: str) -> float:
     """An authorization record (a sync of a change system brings thousands at once) arriving while
     `principals_waiting` principals hold changes in their grace period, every detector run."""
     config = load_config(None)
-    engine = Engine(config, build_detectors(config))
+    engine = new_engine(config)
     for number in range(principals_waiting):
         who = Principal(uid=f"arn:aws:iam::111122223333:user/u{number}", kind=PrincipalKind.HUMAN)
         engine.process(change(number).model_copy(update={"principal": who}))
@@ -198,7 +195,7 @@ def targets_at_cap(cap: int, per_second: int) -> float:
     target `per_second` of event time (pods come and go by the thousand in a large cluster): sweeps included,
     so a mean over five minutes of event time, not a median."""
     config = load_config({"loops": {"max_targets": cap}})
-    engine = Engine(config, build_detectors(config))
+    engine = new_engine(config)
     run = {"workflow": "w", "run_id": "r", "phase": ActionPhase.STARTED, "action": "k8s:delete:pods"}
 
     def event(number: int) -> ActionEvent:

